@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { databaseFromEnv } from '../data/embedded-postgres.js';
+import { migrate, type MigrateDirection } from '../data/migrate.js';
+
+const USAGE = `Usage: node dist/cli/migrate.js <up|down|status> [--steps N]
+
+Applies, reverts or lists the SQL migrations in migrations/.
+
+  up        apply pending migrations (all, or the next N with --steps)
+  down      revert the latest applied migration (or the latest N with --steps)
+  status    list applied and pending migrations
+
+Options:
+  --steps N   how many migrations to apply or revert
+  --help      show this help
+
+Environment:
+  DATABASE_URL       PostgreSQL to migrate; when unset an embedded PostgreSQL is started
+                     with its data under ./.data/pg
+  EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
+`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]): { direction: MigrateDirection; steps?: number } | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { steps: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.values.help) return 'help';
+  const [direction, ...extra] = parsed.positionals;
+  if (direction === undefined) throw new UsageError('missing command: up, down or status');
+  if (direction !== 'up' && direction !== 'down' && direction !== 'status') {
+    throw new UsageError(`unknown command "${direction}": expected up, down or status`);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const raw = parsed.values.steps;
+  if (raw === undefined) return { direction };
+  if (!/^[1-9]\d*$/.test(raw)) throw new UsageError(`--steps must be a positive integer, got "${raw}"`);
+  if (direction === 'status') throw new UsageError('--steps applies to up and down only');
+  return { direction, steps: Number(raw) };
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parse(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
+  const db = await databaseFromEnv(process.env, log);
+  stopOnSignal(db.stop);
+  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  try {
+    const result = await migrate(sql, args.direction, { steps: args.steps });
+    if (args.direction === 'status') {
+      for (const id of result.applied) process.stdout.write(`applied  ${id}\n`);
+      for (const id of result.pending) process.stdout.write(`pending  ${id}\n`);
+      if (result.applied.length + result.pending.length === 0) process.stdout.write('no migrations found\n');
+    } else if (result.ran.length === 0) {
+      process.stdout.write(args.direction === 'up' ? 'already up to date\n' : 'nothing to revert\n');
+    } else {
+      const verb = args.direction === 'up' ? 'applied' : 'reverted';
+      for (const id of result.ran) process.stdout.write(`${verb} ${id}\n`);
+    }
+    return 0;
+  } finally {
+    await sql.end({ timeout: 5 });
+    await db.stop();
+  }
+}
+
+/** Ctrl+C or a kill must not leave the embedded server running. */
+function stopOnSignal(stop: () => Promise<void>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

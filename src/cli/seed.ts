@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { databaseFromEnv } from '../data/embedded-postgres.js';
+import { migrate } from '../data/migrate.js';
+import { DEFAULT_SEED, DEFAULT_SEED_SIZE, seed, type SeedOptions, type SeedProgress } from '../data/seed.js';
+
+const USAGE = `Usage: node dist/cli/seed.js [--users N] [--content N] [--events N] [--seed S] [--reset]
+
+Loads deterministic test data (same options, identical rows). Runs migrations up first.
+
+Options:
+  --users N     users to create (default ${DEFAULT_SEED_SIZE.users})
+  --content N   titles to create (default ${DEFAULT_SEED_SIZE.content})
+  --events N    watch events to create (default ${DEFAULT_SEED_SIZE.events}); at most users × content
+  --seed S      PRNG seed (default ${DEFAULT_SEED})
+  --reset       replace existing data (truncates users, content and user_watch_history)
+  --help        show this help
+
+Numbers may use _ separators: --events 20_000_000
+
+Environment:
+  DATABASE_URL       PostgreSQL to seed; when unset an embedded PostgreSQL is started
+                     with its data under ./.data/pg
+  EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
+`;
+
+class UsageError extends Error {}
+
+function count(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const digits = raw.replaceAll('_', '');
+  if (!/^\d+$/.test(digits) || !Number.isSafeInteger(Number(digits))) {
+    throw new UsageError(`--${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return Number(digits);
+}
+
+function parse(argv: string[]): SeedOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        users: { type: 'string' },
+        content: { type: 'string' },
+        events: { type: 'string' },
+        seed: { type: 'string' },
+        reset: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const opts: SeedOptions = {
+    users: count('users', v.users, DEFAULT_SEED_SIZE.users),
+    content: count('content', v.content, DEFAULT_SEED_SIZE.content),
+    events: count('events', v.events, DEFAULT_SEED_SIZE.events),
+    seed: count('seed', v.seed, DEFAULT_SEED),
+    reset: v.reset ?? false,
+  };
+  if (opts.seed! > 0xffffffff) throw new UsageError('--seed must be at most 4294967295');
+  if (opts.events > opts.users * opts.content) {
+    throw new UsageError(`--events ${opts.events} exceeds users × content (${opts.users * opts.content}): ` +
+      'each user watches a title at most once');
+  }
+  return opts;
+}
+
+const fmt = new Intl.NumberFormat('en-US');
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** A redrawn bar on a terminal; one line per finished table when stderr is a file or pipe. */
+function progressReporter(stream: NodeJS.WriteStream): { onProgress: (p: SeedProgress) => void; finish(): void } {
+  let current: string | undefined;
+  let lastDraw = 0;
+  let lastLine = '';
+  const unit = (table: string): string => (table === 'indexes' ? 'steps' : 'rows');
+
+  const endTable = (p: SeedProgress): void => {
+    const secs = p.rowsPerSec > 0 ? p.done / p.rowsPerSec : 0;
+    const speed = p.table === 'indexes' ? '' : `, ${compact.format(p.rowsPerSec)} rows/s`;
+    const line = `${p.table.padEnd(18)} ${fmt.format(p.done)} ${unit(p.table)} in ${secs.toFixed(1)}s${speed}`;
+    stream.write(stream.isTTY ? `\r${line.padEnd(lastLine.length)}\n` : `${line}\n`);
+    lastLine = '';
+  };
+
+  return {
+    onProgress(p) {
+      current = p.table;
+      if (p.done >= p.total) {
+        endTable(p);
+        current = undefined;
+        return;
+      }
+      const now = Date.now();
+      if (!stream.isTTY || now - lastDraw < 100) return;
+      lastDraw = now;
+      const ratio = p.total > 0 ? p.done / p.total : 1;
+      const width = 24;
+      const filled = Math.round(ratio * width);
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      const line = `${p.table.padEnd(18)} ${bar} ${(ratio * 100).toFixed(0).padStart(3)}% ` +
+        `${fmt.format(p.done)}/${fmt.format(p.total)}  ${compact.format(p.rowsPerSec)} ${unit(p.table)}/s  ` +
+        `ETA ${duration(p.etaSec)}`;
+      stream.write(`\r${line.padEnd(lastLine.length)}`);
+      lastLine = line;
+    },
+    finish() {
+      if (current !== undefined && stream.isTTY) stream.write('\n');
+    },
+  };
+}
+
+async function main(): Promise<number> {
+  let opts;
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
+  const db = await databaseFromEnv(process.env, log);
+  stopOnSignal(db.stop);
+  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  const progress = progressReporter(process.stderr);
+  try {
+    const { ran } = await migrate(sql, 'up', { log });
+    if (ran.length > 0) log(`applied ${ran.length} migration(s)`);
+    log(`seeding ${fmt.format(opts.users)} users, ${fmt.format(opts.content)} titles, ` +
+      `${fmt.format(opts.events)} watch events (seed ${opts.seed}${opts.reset ? ', reset' : ''})`);
+    const result = await seed(sql, { ...opts, onProgress: progress.onProgress });
+    process.stdout.write(
+      `seeded ${fmt.format(result.users)} users, ${fmt.format(result.content)} titles, ` +
+        `${fmt.format(result.events)} watch events in ${(result.elapsedMs / 1000).toFixed(1)}s\n`,
+    );
+    return 0;
+  } finally {
+    progress.finish();
+    await sql.end({ timeout: 5 });
+    await db.stop();
+  }
+}
+
+/** Ctrl+C or a kill must not leave the embedded server running. */
+function stopOnSignal(stop: () => Promise<void>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

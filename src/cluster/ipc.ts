@@ -1,0 +1,58 @@
+/**
+ * Messages between the primary and its HTTP workers (node:cluster IPC). Every message of ours carries
+ * `kind` starting with `rec:` so it never collides with prom-client's aggregation messages.
+ */
+export type WorkerToPrimary =
+  | { kind: 'rec:listening' }
+  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number }
+  | { kind: 'rec:request'; id: number; op: 'metrics' }
+  | { kind: 'rec:ack'; id: number };
+
+export type PrimaryToWorker =
+  | { kind: 'rec:reply'; id: number; ok: true; contentType?: string; body?: string }
+  | { kind: 'rec:reply'; id: number; ok: false; error: string }
+  | { kind: 'rec:invalidate'; userId: number; id?: number }
+  | { kind: 'rec:shutdown' };
+
+export function isOurs(message: unknown): message is { kind: string } {
+  return typeof message === 'object' && message !== null && typeof (message as { kind?: unknown }).kind === 'string' &&
+    (message as { kind: string }).kind.startsWith('rec:');
+}
+
+/** Worker side: request/response over process.send with ids and a timeout. */
+export class PrimaryChannel {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (m: PrimaryToWorker) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** Feed every primary→worker reply here. */
+  settle(message: PrimaryToWorker & { kind: 'rec:reply' }): void {
+    const entry = this.pending.get(message.id);
+    if (!entry) return;
+    this.pending.delete(message.id);
+    clearTimeout(entry.timer);
+    if (message.ok) entry.resolve(message);
+    else entry.reject(new Error(message.error));
+  }
+
+  request(op: 'invalidate', userId: number): Promise<PrimaryToWorker>;
+  request(op: 'metrics'): Promise<PrimaryToWorker>;
+  request(op: 'invalidate' | 'metrics', userId?: number): Promise<PrimaryToWorker> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`primary did not answer ${op} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      const message: WorkerToPrimary =
+        op === 'invalidate' ? { kind: 'rec:request', id, op, userId: userId! } : { kind: 'rec:request', id, op };
+      send(message);
+    });
+  }
+}
+
+export function send(message: WorkerToPrimary): void {
+  process.send?.(message);
+}

@@ -1,0 +1,148 @@
+/**
+ * Configuration from the environment, validated once at start-up with a compiled TypeBox schema.
+ * A bad value stops the start with a message naming the variable; nothing reads process.env later.
+ */
+import os from 'node:os';
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+const Int = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
+const Rate = Type.Number({ minimum: 0, maximum: 1 });
+const Bool = Type.Boolean();
+const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+
+const ConfigSchema = Type.Object({
+  PORT: Int(0, 65535),
+  HOST: Type.String({ minLength: 1 }),
+  WORKERS: Int(1, 256),
+  SCORING_THREADS: Int(1, 64),
+  SCORING_QUEUE_MAX: Int(1, 1_000_000),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DB_POOL_SIZE: Int(1, 500),
+  DATA_DIR: Type.String({ minLength: 1 }),
+  EMBEDDED_PG_PORT: Int(1, 65535),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_COMMAND_TIMEOUT_MS: Int(1, 60_000),
+  CACHE_TTL: Int(1, 86_400 * 30),
+  FALLBACK_CACHE_TTL: Int(1, 86_400),
+  L1_MAX_ENTRIES: Int(0, 10_000_000),
+  L1_MAX_BYTES: Int(1024, 16 * 1024 ** 3),
+  CANDIDATE_POOL: Int(0, 10_000_000),
+  MODEL_LATENCY_MIN_MS: Int(0, 60_000),
+  MODEL_LATENCY_MAX_MS: Int(0, 60_000),
+  MODEL_FAILURE_RATE: Rate,
+  MODEL_NOISE: Bool,
+  MODEL_TIMEOUT_MS: Int(1, 60_000),
+  BREAKER_ERROR_PERCENT: Int(1, 100),
+  BREAKER_VOLUME_THRESHOLD: Int(1, 100_000),
+  BREAKER_RESET_MS: Int(10, 600_000),
+  BREAKER_WINDOW_MS: Int(100, 600_000),
+  BATCH_CONCURRENCY: Int(1, 1000),
+  REQUEST_TIMEOUT_MS: Int(10, 600_000),
+  SHUTDOWN_TIMEOUT_MS: Int(0, 600_000),
+  MAX_BODY_BYTES: Int(16, 1024 * 1024),
+  SEED_ON_START: Bool,
+  LOG_LEVEL: LogLevel,
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+type Kind = 'int' | 'float' | 'bool' | 'string';
+interface VarSpec {
+  kind: Kind;
+  default?: string;
+  /** One line for the README's configuration table and for error messages. */
+  doc: string;
+}
+
+const cores = Math.max(1, os.availableParallelism());
+
+/** Every variable the service reads, with its default. The README table mirrors this list. */
+export const VARIABLES: Record<string, VarSpec> = {
+  PORT: { kind: 'int', default: '8080', doc: 'HTTP port (every worker listens on it; SO_REUSEPORT)' },
+  HOST: { kind: 'string', default: '0.0.0.0', doc: 'HTTP bind address' },
+  WORKERS: { kind: 'int', default: String(cores), doc: 'HTTP worker processes (default: available cores)' },
+  SCORING_THREADS: { kind: 'int', default: '1', doc: 'Piscina scoring threads per HTTP worker' },
+  SCORING_QUEUE_MAX: { kind: 'int', default: '1024', doc: 'scoring tasks that may wait per worker; beyond it the model is skipped (fallback)' },
+  DATABASE_URL: { kind: 'string', doc: 'PostgreSQL URL; unset = start an embedded PostgreSQL under DATA_DIR' },
+  DB_POOL_SIZE: { kind: 'int', default: '20', doc: 'PostgreSQL connections per HTTP worker' },
+  DATA_DIR: { kind: 'string', default: './.data', doc: 'where the embedded PostgreSQL keeps its data' },
+  EMBEDDED_PG_PORT: { kind: 'int', default: '54329', doc: 'port of the embedded PostgreSQL' },
+  REDIS_URL: { kind: 'string', doc: 'Redis URL; unset = in-process (L1) cache only' },
+  REDIS_COMMAND_TIMEOUT_MS: { kind: 'int', default: '100', doc: 'a Redis command slower than this counts as a cache miss' },
+  CACHE_TTL: { kind: 'int', default: '600', doc: 'seconds a model-ranked list stays cached' },
+  FALLBACK_CACHE_TTL: { kind: 'int', default: '15', doc: 'seconds a popularity-fallback list stays cached' },
+  L1_MAX_ENTRIES: { kind: 'int', default: '100000', doc: 'in-process cache entries per worker (0 disables L1)' },
+  L1_MAX_BYTES: { kind: 'int', default: String(64 * 1024 * 1024), doc: 'in-process cache size bound per worker, bytes' },
+  CANDIDATE_POOL: { kind: 'int', default: '100', doc: 'unwatched titles (by popularity) the model scores; 0 = whole catalog' },
+  MODEL_LATENCY_MS: { kind: 'string', default: '30-50', doc: 'simulated model latency, `min-max` or one value, ms (0 = off)' },
+  MODEL_FAILURE_RATE: { kind: 'float', default: '0.015', doc: 'simulated model failure probability, 0..1' },
+  MODEL_NOISE: { kind: 'bool', default: 'true', doc: 'exploration noise in scores (false = exact, reproducible rankings)' },
+  MODEL_TIMEOUT_MS: { kind: 'int', default: '250', doc: 'model call deadline; slower calls fall back to popularity' },
+  BREAKER_ERROR_PERCENT: { kind: 'int', default: '50', doc: 'breaker opens when this % of calls in the window fail' },
+  BREAKER_VOLUME_THRESHOLD: { kind: 'int', default: '20', doc: 'calls in the window before the breaker may open' },
+  BREAKER_RESET_MS: { kind: 'int', default: '5000', doc: 'open breaker lets one probe through after this long' },
+  BREAKER_WINDOW_MS: { kind: 'int', default: '10000', doc: 'rolling window of the breaker statistics' },
+  BATCH_CONCURRENCY: { kind: 'int', default: '10', doc: 'users computed at once by one batch request' },
+  REQUEST_TIMEOUT_MS: { kind: 'int', default: '5000', doc: 'per-request deadline; past it 503 request_timeout' },
+  SHUTDOWN_TIMEOUT_MS: { kind: 'int', default: '10000', doc: 'graceful shutdown: how long in-flight requests may finish' },
+  MAX_BODY_BYTES: { kind: 'int', default: '4096', doc: 'largest accepted request body (413 beyond)' },
+  SEED_ON_START: { kind: 'bool', default: 'true', doc: 'seed the default data set when `users` is empty' },
+  LOG_LEVEL: { kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const validator = Compile(ConfigSchema);
+
+function convert(kind: Kind, raw: string): unknown {
+  const text = raw.trim();
+  switch (kind) {
+    case 'int':
+      return /^-?\d+$/.test(text) ? Number(text) : raw;
+    case 'float':
+      return /^-?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : raw;
+    case 'bool':
+      if (/^(true|1|yes|on)$/i.test(text)) return true;
+      if (/^(false|0|no|off)$/i.test(text)) return false;
+      return raw;
+    case 'string':
+      return raw;
+  }
+}
+
+/** `30-50` → [30, 50]; `40` → [40, 40]; `0` → [0, 0]. */
+function parseLatency(raw: string): [number, number] {
+  const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(raw);
+  if (!m) throw new ConfigError(`MODEL_LATENCY_MS must be "min-max" or one number of milliseconds (got ${JSON.stringify(raw)})`);
+  const min = Number(m[1]);
+  const max = m[2] === undefined ? min : Number(m[2]);
+  if (max < min) throw new ConfigError(`MODEL_LATENCY_MS: max ${max} is below min ${min}`);
+  return [min, max];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(VARIABLES)) {
+    if (name === 'MODEL_LATENCY_MS') continue;
+    const value = env[name] === undefined || env[name] === '' ? spec.default : env[name];
+    if (value !== undefined) raw[name] = convert(spec.kind, value);
+  }
+  const [min, max] = parseLatency(env.MODEL_LATENCY_MS || VARIABLES.MODEL_LATENCY_MS!.default!);
+  raw.MODEL_LATENCY_MIN_MS = min;
+  raw.MODEL_LATENCY_MAX_MS = max;
+  if (!validator.Check(raw)) {
+    const problems = [...validator.Errors(raw)].map((e) => {
+      const name = e.instancePath.replace(/^\//, '') || '(config)';
+      const shown = name in raw ? ` (got ${JSON.stringify(env[name] ?? raw[name])})` : '';
+      return `${name} ${e.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${[...new Set(problems)].join('; ')}`);
+  }
+  return raw as Config;
+}

@@ -1,0 +1,182 @@
+/**
+ * Two cache tiers for one computed list per user: L1 (in-process LRU, bounded by entries and bytes)
+ * and L2 (Redis, shared by every process and instance).
+ *
+ * Consistency (DESIGN.md §7): a computation that read its data before a watch-history write must never
+ * be stored after that write's invalidation. Both tiers check a generation taken BEFORE the data read:
+ * - L1: a process-wide epoch; invalidating a user records the epoch at which it happened.
+ * - L2: a per-user generation key in Redis, bumped atomically with the delete; stores are compare-and-set.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Redis } from './redis.js';
+import type { RecommendationList } from '../domain/types.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface CacheOptions {
+  ttlSec: number;
+  fallbackTtlSec: number;
+  l1MaxEntries: number;
+  l1MaxBytes: number;
+}
+
+/** What a miss learned before it read PostgreSQL; hand it back to store(). */
+export interface Ticket {
+  epoch: number;
+  /** Redis generation at read time; undefined when Redis could not be asked (then L2 is not written). */
+  sharedGen: string | undefined;
+}
+
+export interface SharedLookup {
+  list: RecommendationList | undefined;
+  ticket: Ticket;
+}
+
+/** Invalidation marks kept before the oldest ones are folded into one floor epoch. */
+const MAX_INVALIDATION_MARKS = 100_000;
+const GEN_TTL_SEC = 86_400;
+
+const STORE_IF_GEN = `
+local g = redis.call('GET', KEYS[2])
+if (g or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+const INVALIDATE = `
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])`;
+
+interface CacheCommands {
+  recStoreIfGen(listKey: string, genKey: string, gen: string, value: string, ttlMs: number): Promise<number>;
+  recInvalidate(listKey: string, genKey: string, genTtlSec: number): Promise<number>;
+}
+
+// Hash tags keep a user's two keys in one slot, so the scripts also run on Redis Cluster.
+const listKey = (userId: number) => `rec:{${userId}}:list`;
+const genKey = (userId: number) => `rec:{${userId}}:gen`;
+
+export class RecommendationCache {
+  private readonly l1: LRUCache<number, RecommendationList> | null;
+  private readonly redis: (Redis & CacheCommands) | null;
+  private epoch = 0;
+  private floor = 0;
+  private readonly invalidatedAt = new Map<number, number>();
+
+  constructor(
+    redis: Redis | null,
+    private readonly opts: CacheOptions,
+    private readonly metrics: Metrics,
+  ) {
+    this.l1 =
+      opts.l1MaxEntries > 0
+        ? new LRUCache<number, RecommendationList>({
+            max: opts.l1MaxEntries,
+            maxSize: opts.l1MaxBytes,
+            sizeCalculation: (list) => estimateBytes(list),
+            ttl: opts.ttlSec * 1000,
+          })
+        : null;
+    this.redis = redis ? withScripts(redis) : null;
+  }
+
+  get hasShared(): boolean {
+    return this.redis !== null;
+  }
+
+  /** L1 lookup: synchronous, the hot path. */
+  getLocal(userId: number): RecommendationList | undefined {
+    if (!this.l1) return undefined;
+    const list = this.l1.get(userId);
+    (list ? this.metrics.cache.l1.hit : this.metrics.cache.l1.miss).inc();
+    return list;
+  }
+
+  /** L2 lookup; also reads the generation a following computation must store under. Never throws. */
+  async getShared(userId: number): Promise<SharedLookup> {
+    const epoch = this.epoch;
+    if (!this.redis) return { list: undefined, ticket: { epoch, sharedGen: undefined } };
+    try {
+      const [value, gen] = await this.redis.mget(listKey(userId), genKey(userId));
+      const ticket = { epoch, sharedGen: gen ?? '' };
+      if (!value) {
+        this.metrics.cache.redis.miss.inc();
+        return { list: undefined, ticket };
+      }
+      const stored = JSON.parse(value) as StoredList;
+      this.metrics.cache.redis.hit.inc();
+      const list: RecommendationList = { items: stored.i, source: stored.s, generatedAt: stored.g };
+      this.setLocal(userId, list, stored.e - Date.now(), epoch);
+      return { list, ticket };
+    } catch {
+      this.metrics.cache.redis.error.inc();
+      return { list: undefined, ticket: { epoch, sharedGen: undefined } };
+    }
+  }
+
+  /** Stores a freshly computed list in both tiers unless the user was invalidated since `ticket`. */
+  store(userId: number, list: RecommendationList, ticket: Ticket): void {
+    const ttlMs = (list.source === 'model' ? this.opts.ttlSec : this.opts.fallbackTtlSec) * 1000;
+    this.setLocal(userId, list, ttlMs, ticket.epoch);
+    if (!this.redis || ticket.sharedGen === undefined || this.isStale(userId, ticket.epoch)) return;
+    const stored: StoredList = { e: Date.now() + ttlMs, s: list.source, g: list.generatedAt, i: list.items };
+    this.redis
+      .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, JSON.stringify(stored), ttlMs)
+      .catch(() => this.metrics.cache.redis.error.inc());
+  }
+
+  /** Drops the user's L1 entry and marks every computation that started earlier as stale. */
+  invalidateLocal(userId: number): void {
+    this.epoch += 1;
+    if (this.invalidatedAt.size >= MAX_INVALIDATION_MARKS) {
+      // Bounded memory: forget individual marks, treat everything started before now as stale.
+      this.invalidatedAt.clear();
+      this.floor = this.epoch;
+    }
+    this.invalidatedAt.set(userId, this.epoch);
+    this.l1?.delete(userId);
+    this.metrics.invalidations.inc();
+  }
+
+  /** Deletes the user's Redis entry and bumps its generation in one atomic step. Throws on failure. */
+  async invalidateShared(userId: number): Promise<void> {
+    if (this.redis) await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec);
+  }
+
+  private isStale(userId: number, epoch: number): boolean {
+    return epoch < this.floor || (this.invalidatedAt.get(userId) ?? -1) > epoch;
+  }
+
+  private setLocal(userId: number, list: RecommendationList, ttlMs: number, epoch: number): void {
+    if (!this.l1 || ttlMs <= 0 || this.isStale(userId, epoch)) return;
+    this.l1.set(userId, list, { ttl: ttlMs });
+  }
+}
+
+function withScripts(redis: Redis): Redis & CacheCommands {
+  const r = redis as Redis & Partial<CacheCommands>;
+  if (typeof r.recInvalidate !== 'function') {
+    redis.defineCommand('recStoreIfGen', { numberOfKeys: 2, lua: STORE_IF_GEN });
+    redis.defineCommand('recInvalidate', { numberOfKeys: 2, lua: INVALIDATE });
+  }
+  return redis as Redis & CacheCommands;
+}
+
+/** Deletes a user's Redis entry and bumps its generation atomically (also used by the primary on NOTIFY). */
+export async function invalidateSharedEntry(redis: Redis, userId: number, cacheTtlSec: number): Promise<void> {
+  await withScripts(redis).recInvalidate(listKey(userId), genKey(userId), Math.max(GEN_TTL_SEC, cacheTtlSec * 2));
+}
+
+/** Redis value: short keys, the list as computed. */
+interface StoredList {
+  e: number;
+  s: RecommendationList['source'];
+  g: string;
+  i: RecommendationList['items'];
+}
+
+/** Rough bytes held per entry (objects, strings and the serialized bodies the wire layer attaches). */
+function estimateBytes(list: RecommendationList): number {
+  let bytes = 256;
+  for (const item of list.items) bytes += 2 * (item.title.length + item.genre.length) + 200;
+  return bytes;
+}

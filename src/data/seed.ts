@@ -1,0 +1,493 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type postgres from 'postgres';
+
+export interface SeedProgress {
+  /** `users`, `content`, `user_watch_history`, then `indexes` (rebuilding indexes and foreign keys). */
+  table: string;
+  done: number;
+  total: number;
+  rowsPerSec: number;
+  etaSec: number;
+}
+
+export interface SeedOptions {
+  users: number;
+  content: number;
+  events: number;
+  /** Truncate the three tables first; without it a non-empty database is an error. */
+  reset?: boolean;
+  /** PRNG seed (default 42): same options, byte-identical data. */
+  seed?: number;
+  onProgress?: (p: SeedProgress) => void;
+}
+
+export interface SeedResult {
+  users: number;
+  content: number;
+  events: number;
+  elapsedMs: number;
+}
+
+/** The seed's default data set. */
+export const DEFAULT_SEED_SIZE = { users: 20, content: 50, events: 200 } as const;
+export const DEFAULT_SEED = 42;
+/** Every seeded date is relative to this instant, never to "now", so reruns are byte-identical. */
+export const SEED_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+export const GENRES = [
+  'action', 'comedy', 'drama', 'sci-fi', 'horror', 'romance', 'documentary', 'thriller', 'animation', 'fantasy',
+] as const;
+
+/** Two word lists per genre: 16 × 16 titles before sequels ("Iron Protocol 2") begin. */
+const TITLE_WORDS: Record<(typeof GENRES)[number], readonly [readonly string[], readonly string[]]> = {
+  action: [
+    ['Iron', 'Steel', 'Rogue', 'Final', 'Burning', 'Silent', 'Crimson', 'Last', 'Dead', 'Black', 'Rapid', 'Savage', 'Broken', 'Hard', 'Lethal', 'Shadow'],
+    ['Protocol', 'Strike', 'Vendetta', 'Pursuit', 'Ransom', 'Siege', 'Extraction', 'Fury', 'Target', 'Justice', 'Outpost', 'Payback', 'Convoy', 'Breach', 'Line', 'Force'],
+  ],
+  comedy: [
+    ['Totally', 'Accidental', 'Weekend', 'Awkward', 'Wedding', 'Office', 'Holiday', 'Neighbourhood', 'Lucky', 'Crazy', 'Family', 'Midlife', 'Roommate', 'Reunion', 'Budget', 'Perfect'],
+    ['Disaster', 'Getaway', 'Plan', 'Party', 'Trouble', 'Swap', 'Road Trip', 'Mix-Up', 'Crashers', 'Heist', 'Business', 'Vacation', 'Surprise', 'Schemes', 'Affair', 'Chaos'],
+  ],
+  drama: [
+    ['Quiet', 'Distant', 'Broken', 'Northern', 'Silent', 'Paper', 'Winter', 'Borrowed', 'Fading', 'Open', 'Restless', 'Golden', 'Hollow', 'Second', 'Narrow', 'Still'],
+    ['Years', 'Shore', 'Promise', 'Letters', 'Hours', 'Harvest', 'Season', 'Waters', 'Ground', 'Tide', 'Voices', 'Orchard', 'Bridge', 'Light', 'Room', 'River'],
+  ],
+  'sci-fi': [
+    ['Quantum', 'Stellar', 'Orbital', 'Neon', 'Synthetic', 'Event', 'Dark', 'Solar', 'Void', 'Hyper', 'Binary', 'Cryo', 'Ion', 'Nova', 'Zero', 'Echo'],
+    ['Horizon', 'Frontier', 'Drift', 'Signal', 'Colony', 'Paradox', 'Genesis', 'Relay', 'Station', 'Singularity', 'Machine', 'Vector', 'Array', 'Exodus', 'Nebula', 'Outlands'],
+  ],
+  horror: [
+    ['Hollow', 'Crimson', 'Whispering', 'Rotten', 'Black', 'Bleeding', 'Haunted', 'Cursed', 'Midnight', 'Grave', 'Pale', 'Buried', 'Twisted', 'Sleepless', 'Wicked', 'Silent'],
+    ['House', 'Woods', 'Hour', 'Ritual', 'Cellar', 'Mask', 'Asylum', 'Doll', 'Chapel', 'Visitor', 'Harvest', 'Lake', 'Attic', 'Curse', 'Night', 'Well'],
+  ],
+  romance: [
+    ['Summer', 'Paris', 'Second', 'Little', 'Endless', 'Sweet', 'Secret', 'Lost', 'Starlit', 'Unexpected', 'Autumn', 'Forever', 'Tender', 'Stolen', 'Moonlit', 'Hidden'],
+    ['Kiss', 'Promise', 'Letters', 'Vows', 'Chance', 'Heart', 'Affair', 'Dance', 'Serenade', 'Romance', 'Embrace', 'Season', 'Encounter', 'Sunset', 'Rendezvous', 'Love'],
+  ],
+  documentary: [
+    ['Inside the', 'Beyond the', 'Life on the', 'Secrets of the', 'Voices of the', 'Wild', 'Deep', 'Rise of the', 'Fall of the', 'Our', 'Hidden', 'Ancient', 'Frozen', 'Living', 'Lost', 'Untold'],
+    ['Planet', 'Oceans', 'Empires', 'Cities', 'Machines', 'Rivers', 'Mountains', 'Forests', 'Deserts', 'Islands', 'Frontiers', 'Kingdoms', 'Reefs', 'Skies', 'Tribes', 'Histories'],
+  ],
+  thriller: [
+    ['Dead', 'Cold', 'Silent', 'Blind', 'Twelfth', 'Double', 'Glass', 'Night', 'Sleeping', 'Zero', 'Hidden', 'Final', 'Burnt', 'Perfect', 'Deep', 'Dark'],
+    ['Witness', 'Cover', 'Motive', 'Alibi', 'Agent', 'Passenger', 'Stranger', 'Verdict', 'Informant', 'Conspiracy', 'Game', 'Trace', 'Suspect', 'Confession', 'Hour', 'Code'],
+  ],
+  animation: [
+    ['Little', 'Brave', 'Tiny', 'Magic', 'Flying', 'Happy', 'Lost', 'Clever', 'Sleepy', 'Wandering', 'Jolly', 'Cosmic', 'Paper', 'Starry', 'Giant', 'Curious'],
+    ['Dragon', 'Robot', 'Fox', 'Kingdom', 'Island', 'Bear', 'Lantern', 'Penguin', 'Garden', 'Balloon', 'Train', 'Owl', 'Friends', 'Adventure', 'Whale', 'Rocket'],
+  ],
+  fantasy: [
+    ['Crystal', 'Shadow', 'Ember', 'Silver', 'Elder', 'Storm', 'Thorn', 'Moon', 'Rune', 'Iron', 'Dragon', 'Sun', 'Ash', 'Raven', 'Frost', 'Wild'],
+    ['Crown', 'Throne', 'Blade', 'Realm', 'Oath', 'Sorcerer', 'Gate', 'Prophecy', 'Kingdom', 'Tower', 'Quest', 'Legacy', 'Heir', 'Forest', 'Covenant', 'Song'],
+  ],
+};
+
+const COUNTRIES = ['US', 'GB', 'CA', 'AU', 'DE', 'FR', 'JP', 'BR'] as const;
+const DAY_MS = 86_400_000;
+const USER_SPAN_DAYS = 3 * 365;
+const CONTENT_SPAN_DAYS = 3 * 365;
+const WATCH_SPAN_DAYS = 180;
+/** Rows per COPY chunk: big enough to amortise stream overhead, small enough to keep memory flat. */
+const CHUNK_ROWS = 16_384;
+/** Serialises seeders: two instances starting on an empty database must not both seed. */
+const SEED_LOCK_KEY = '7283462919304417002';
+const TABLES = ['users', 'content', 'user_watch_history'] as const;
+
+/** mulberry32: tiny, fast, and identical on every platform. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Independent stream per table, so changing one table's size never changes another table's rows. */
+const streamFor = (seed: number, table: number): (() => number) =>
+  mulberry32(Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(table + 1, 0x85ebca6b));
+
+/** Seeds the default data set when `users` is empty; true when it seeded. Safe to race: one wins. */
+export async function seedIfEmpty(sql: postgres.Sql, log: (msg: string) => void = () => {}): Promise<boolean> {
+  const result = await load(sql, { ...DEFAULT_SEED_SIZE }, 'if-empty', log);
+  if (result) {
+    log(`seeded ${result.users} users, ${result.content} titles, ${result.events} watch events in ${result.elapsedMs} ms`);
+  }
+  return result !== undefined;
+}
+
+export async function seed(sql: postgres.Sql, opts: SeedOptions): Promise<SeedResult> {
+  const result = await load(sql, opts, opts.reset ? 'reset' : 'strict', () => {});
+  return result!;
+}
+
+function validate(opts: SeedOptions): void {
+  for (const key of ['users', 'content', 'events'] as const) {
+    const n = opts[key];
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`seed: ${key} must be a non-negative integer, got ${n}`);
+  }
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new Error(`seed: seed must be an integer`);
+  if (opts.events > opts.users * opts.content) {
+    throw new Error(
+      `seed: ${opts.events} events cannot fit ${opts.users} users × ${opts.content} titles ` +
+        '(each user watches a title at most once)',
+    );
+  }
+}
+
+async function load(
+  sql: postgres.Sql,
+  opts: SeedOptions,
+  mode: 'strict' | 'reset' | 'if-empty',
+  log: (msg: string) => void,
+): Promise<SeedResult | undefined> {
+  validate(opts);
+  const started = Date.now();
+  const progress = opts.onProgress ?? (() => {});
+
+  const loaded = await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${SEED_LOCK_KEY}::bigint)`;
+    await tx`SET LOCAL statement_timeout = 0`;
+    // Index rebuilds after the load sort in memory rather than on disk.
+    await tx`SET LOCAL maintenance_work_mem = '256MB'`;
+
+    const [{ ready } = { ready: false }] = await tx<{ ready: boolean }[]>`
+      SELECT to_regclass('users') IS NOT NULL AND to_regclass('content') IS NOT NULL
+         AND to_regclass('user_watch_history') IS NOT NULL AS ready`;
+    if (!ready) throw new Error('seed: tables users/content/user_watch_history do not exist: run migrations up first');
+    const [filled] = await tx<{ users: boolean; content: boolean; events: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM users) AS users,
+             EXISTS (SELECT 1 FROM content) AS content,
+             EXISTS (SELECT 1 FROM user_watch_history) AS events`;
+    const nonEmpty = TABLES.filter((_, i) => [filled!.users, filled!.content, filled!.events][i]);
+    if (mode === 'if-empty' && filled!.users) return false;
+    if (mode === 'if-empty' && nonEmpty.length > 0) {
+      log(`not seeding: users is empty but ${nonEmpty.join(', ')} already hold rows`);
+      return false;
+    }
+    if (mode === 'strict' && nonEmpty.length > 0) {
+      throw new Error(`seed: database is not empty (${nonEmpty.join(', ')} hold rows); use reset (--reset) to replace the data`);
+    }
+
+    // Truncating inside this transaction also lets COPY FREEZE skip later vacuum work (and WAL at wal_level=minimal).
+    await tx`TRUNCATE users, content, user_watch_history RESTART IDENTITY CASCADE`;
+    const restore = await dropForBulkLoad(tx);
+
+    const rngSeed = opts.seed ?? DEFAULT_SEED;
+    const users = userRows(opts.users, streamFor(rngSeed, 0));
+    await copy(tx, 'COPY users (id, age, country, subscription_type, created_at) FROM STDIN WITH (FREEZE)',
+      users.chunks, 'users', opts.users, progress);
+    const catalog = contentRows(opts.content, streamFor(rngSeed, 1));
+    await copy(tx, 'COPY content (id, title, genre, release_year, duration_minutes, popularity_score, created_at) FROM STDIN WITH (FREEZE)',
+      catalog.chunks, 'content', opts.content, progress);
+    const events = eventRows(opts, users.createdAt, catalog, streamFor(rngSeed, 2));
+    await copy(tx, 'COPY user_watch_history (id, user_id, content_id, watched_at, watch_duration_minutes, completed) FROM STDIN WITH (FREEZE)',
+      events, 'user_watch_history', opts.events, progress);
+
+    await restore(progress);
+    for (const table of TABLES) {
+      await tx.unsafe(
+        `SELECT setval(pg_get_serial_sequence('${table}', 'id'), COALESCE(max(id), 1), max(id) IS NOT NULL) FROM ${table}`,
+      );
+    }
+    return true;
+  });
+
+  if (!loaded) return undefined;
+  // Planner statistics for the fresh data; outside the transaction so a failed seed leaves nothing to analyze.
+  await sql`ANALYZE users, content, user_watch_history`;
+  return { users: opts.users, content: opts.content, events: opts.events, elapsedMs: Date.now() - started };
+}
+
+/**
+ * Loading into bare tables and building indexes/foreign keys once afterwards is several times faster than
+ * maintaining them row by row. Definitions are read from the catalog, so whatever migrations created comes
+ * back exactly (names included). Triggers are paused so a bulk load does not NOTIFY once per user.
+ */
+async function dropForBulkLoad(tx: postgres.TransactionSql): Promise<(progress: (p: SeedProgress) => void) => Promise<void>> {
+  const indexes = await tx<{ name: string; def: string }[]>`
+    SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+    FROM pg_index i
+    WHERE i.indrelid IN ('users'::regclass, 'content'::regclass, 'user_watch_history'::regclass)
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                      WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x'))
+    ORDER BY 1`;
+  const foreignKeys = await tx<{ tbl: string; name: string; def: string }[]>`
+    SELECT conrelid::regclass::text AS tbl, quote_ident(conname) AS name, pg_get_constraintdef(oid) AS def
+    FROM pg_constraint
+    WHERE contype = 'f'
+      AND conrelid IN ('users'::regclass, 'content'::regclass, 'user_watch_history'::regclass)
+    ORDER BY 2`;
+  const triggers = await tx<{ tbl: string; name: string }[]>`
+    SELECT tgrelid::regclass::text AS tbl, quote_ident(tgname) AS name
+    FROM pg_trigger
+    WHERE NOT tgisinternal AND tgenabled <> 'D'
+      AND tgrelid IN ('users'::regclass, 'content'::regclass, 'user_watch_history'::regclass)
+    ORDER BY 2`;
+
+  for (const fk of foreignKeys) await tx.unsafe(`ALTER TABLE ${fk.tbl} DROP CONSTRAINT ${fk.name}`);
+  for (const ix of indexes) await tx.unsafe(`DROP INDEX ${ix.name}`);
+  for (const tg of triggers) await tx.unsafe(`ALTER TABLE ${tg.tbl} DISABLE TRIGGER ${tg.name}`);
+
+  return async (progress) => {
+    const steps = [
+      ...indexes.map((ix) => ix.def),
+      ...foreignKeys.map((fk) => `ALTER TABLE ${fk.tbl} ADD CONSTRAINT ${fk.name} ${fk.def}`),
+      ...triggers.map((tg) => `ALTER TABLE ${tg.tbl} ENABLE TRIGGER ${tg.name}`),
+    ];
+    const started = Date.now();
+    for (const [i, statement] of steps.entries()) {
+      await tx.unsafe(statement);
+      progress(rate('indexes', i + 1, steps.length, started));
+    }
+  };
+}
+
+async function copy(
+  tx: postgres.TransactionSql,
+  statement: string,
+  chunks: Iterable<{ text: string; rows: number }>,
+  table: string,
+  total: number,
+  progress: (p: SeedProgress) => void,
+): Promise<void> {
+  const started = Date.now();
+  let done = 0;
+  function* text(): Generator<string> {
+    for (const chunk of chunks) {
+      yield chunk.text;
+      done += chunk.rows;
+      progress(rate(table, done, total, started));
+    }
+  }
+  const sink = await tx.unsafe(statement).writable();
+  // pipeline() waits on the sink's drain events: generation never runs ahead of PostgreSQL.
+  await pipeline(Readable.from(text()), sink);
+  if (total === 0) progress(rate(table, 0, 0, started));
+}
+
+function rate(table: string, done: number, total: number, startedMs: number): SeedProgress {
+  const seconds = Math.max((Date.now() - startedMs) / 1000, 1e-3);
+  const rowsPerSec = done / seconds;
+  return { table, done, total, rowsPerSec, etaSec: rowsPerSec > 0 ? (total - done) / rowsPerSec : 0 };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+/** Whole seconds keep timestamps readable and identical through text round trips. */
+const secondsBefore = (rng: () => number, endMs: number, spanMs: number): number =>
+  endMs - Math.floor(rng() * (spanMs / 1000)) * 1000;
+
+function userRows(n: number, rng: () => number) {
+  const createdAt = new Float64Array(n + 1);
+  function* chunks(): Generator<{ text: string; rows: number }> {
+    for (let from = 1; from <= n; from += CHUNK_ROWS) {
+      const to = Math.min(n, from + CHUNK_ROWS - 1);
+      let text = '';
+      for (let id = from; id <= to; id++) {
+        const age = 18 + Math.floor(rng() * 53);
+        const country = COUNTRIES[Math.floor(rng() * COUNTRIES.length)];
+        const r = rng();
+        const subscription = r < 0.5 ? 'free' : r < 0.8 ? 'basic' : 'premium'; // the seed's 50/30/20 mix
+        const created = secondsBefore(rng, SEED_EPOCH_MS, USER_SPAN_DAYS * DAY_MS);
+        createdAt[id] = created;
+        text += `${id}\t${age}\t${country}\t${subscription}\t${iso(created)}\n`;
+      }
+      yield { text, rows: to - from + 1 };
+    }
+  }
+  return { chunks: chunks(), createdAt };
+}
+
+interface Catalog {
+  chunks: Generator<{ text: string; rows: number }>;
+  genreOf: Uint8Array;
+  popularity: Float64Array;
+  createdAt: Float64Array;
+}
+
+function contentRows(n: number, rng: () => number): Catalog {
+  const genreOf = new Uint8Array(n + 1);
+  const popularity = new Float64Array(n + 1);
+  const createdAt = new Float64Array(n + 1);
+
+  // Power law over a popularity rank, with ranks shuffled across ids so hits are not all low ids.
+  const rankOf = shuffled(n, rng);
+  // A fixed shuffled order of each genre's word pairs, so early titles are varied rather than alphabetical.
+  const pairOrder = GENRES.map(() => shuffled(256, rng));
+
+  function* chunks(): Generator<{ text: string; rows: number }> {
+    for (let from = 1; from <= n; from += CHUNK_ROWS) {
+      const to = Math.min(n, from + CHUNK_ROWS - 1);
+      let text = '';
+      for (let id = from; id <= to; id++) {
+        const g = (id - 1) % GENRES.length; // round robin: every genre equally stocked
+        const genre = GENRES[g]!;
+        const nth = Math.floor((id - 1) / GENRES.length);
+        const pair = pairOrder[g]![nth % 256]! - 1;
+        const [first, second] = TITLE_WORDS[genre];
+        const sequel = Math.floor(nth / 256);
+        const title = `${first[pair >> 4]} ${second[pair & 15]}${sequel > 0 ? ` ${sequel + 1}` : ''}`;
+
+        const pop = Math.max(0.0001, Math.round(10_000 / rankOf[id - 1]! ** 0.8) / 10_000);
+        const created = secondsBefore(rng, SEED_EPOCH_MS, CONTENT_SPAN_DAYS * DAY_MS);
+        // Catalog additions are mostly recent releases, some decades-old classics.
+        const releaseYear = new Date(created).getUTCFullYear() - Math.floor(rng() ** 3 * 40);
+        const duration = genre === 'animation' ? 75 + Math.floor(rng() * 40)
+          : genre === 'documentary' ? 50 + Math.floor(rng() * 70)
+          : 85 + Math.floor(rng() * 70);
+
+        genreOf[id] = g;
+        popularity[id] = pop;
+        createdAt[id] = created;
+        // Titles come from the fixed word lists above: no tab, newline or backslash to escape.
+        text += `${id}\t${title}\t${genre}\t${releaseYear}\t${duration}\t${pop}\t${iso(created)}\n`;
+      }
+      yield { text, rows: to - from + 1 };
+    }
+  }
+  return { chunks: chunks(), genreOf, popularity, createdAt };
+}
+
+/** A Fisher–Yates permutation of 1..n. */
+function shuffled(n: number, rng: () => number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i + 1;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+  return a;
+}
+
+/** Draws ids with probability proportional to weight, by binary search over the cumulative sum. */
+class WeightedPicker {
+  private readonly ids: Int32Array;
+  private readonly cumulative: Float64Array;
+  constructor(ids: Int32Array, weightOf: Float64Array) {
+    this.ids = ids;
+    this.cumulative = new Float64Array(ids.length);
+    let sum = 0;
+    for (let i = 0; i < ids.length; i++) this.cumulative[i] = sum += weightOf[ids[i]!]!;
+  }
+  get size(): number {
+    return this.ids.length;
+  }
+  pick(u: number): number {
+    const c = this.cumulative;
+    const target = u * c[c.length - 1]!;
+    let lo = 0;
+    let hi = c.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (c[mid]! > target) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.ids[lo]!;
+  }
+}
+
+/**
+ * Each user gets one or two favourite genres (so personalization shows), an activity level (events split
+ * in proportion to it), and watches each title at most once, after both the user and the title existed.
+ */
+function* eventRows(
+  opts: SeedOptions,
+  userCreatedAt: Float64Array,
+  catalog: Catalog,
+  rng: () => number,
+): Generator<{ text: string; rows: number }> {
+  const { users: nUsers, content: nContent, events: nEvents } = opts;
+  if (nEvents === 0) return;
+  const perUser = allocate(nEvents, nUsers, nContent, rng);
+
+  const all = new Int32Array(nContent);
+  for (let i = 0; i < nContent; i++) all[i] = i + 1;
+  const byPopularity = new WeightedPicker(all, catalog.popularity);
+  const byGenre = GENRES.map((_, g) => {
+    const ids = all.filter((id) => catalog.genreOf[id] === g);
+    return new WeightedPicker(ids, catalog.popularity);
+  });
+
+  const watched = new Set<number>();
+  const pickTitle = (fav1: number, fav2: number): number => {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const r = rng();
+      let id: number;
+      if (r < 0.7) {
+        const genre = byGenre[fav2 >= 0 && rng() < 0.4 ? fav2 : fav1]!;
+        if (genre.size === 0) continue;
+        id = genre.pick(rng());
+      } else if (r < 0.9) {
+        id = byPopularity.pick(rng());
+      } else {
+        id = 1 + Math.floor(rng() * nContent); // the long tail gets discovered too
+      }
+      if (!watched.has(id)) return id;
+    }
+    // Nearly everything likely is watched already: walk to the next unwatched id (one exists by allocation).
+    let id = 1 + Math.floor(rng() * nContent);
+    while (watched.has(id)) id = (id % nContent) + 1;
+    return id;
+  };
+
+  const windowStart = SEED_EPOCH_MS - WATCH_SPAN_DAYS * DAY_MS;
+  let id = 0;
+  let text = '';
+  let rows = 0;
+  for (let user = 1; user <= nUsers; user++) {
+    const count = perUser[user - 1]!;
+    if (count === 0) continue;
+    const fav1 = Math.floor(rng() * GENRES.length);
+    const fav2 = rng() < 0.5 ? (fav1 + 1 + Math.floor(rng() * (GENRES.length - 1))) % GENRES.length : -1;
+    watched.clear();
+    for (let k = 0; k < count; k++) {
+      const contentId = pickTitle(fav1, fav2);
+      watched.add(contentId);
+      const earliest = Math.max(windowStart, userCreatedAt[user]!, catalog.createdAt[contentId]!);
+      const watchedAt = secondsBefore(rng, SEED_EPOCH_MS, SEED_EPOCH_MS - earliest);
+      const length = 50 + Math.floor(rng() * 100);
+      const completed = rng() < 0.6;
+      const minutes = completed ? length : 1 + Math.floor(rng() * (length - 1));
+      text += `${++id}\t${user}\t${contentId}\t${iso(watchedAt)}\t${minutes}\t${completed ? 't' : 'f'}\n`;
+      if (++rows === CHUNK_ROWS) {
+        yield { text, rows };
+        text = '';
+        rows = 0;
+      }
+    }
+  }
+  if (rows > 0) yield { text, rows };
+}
+
+/**
+ * Splits `total` events across users in proportion to a skewed activity weight (a few heavy watchers),
+ * never giving a user more events than there are titles. Sums to exactly `total`.
+ */
+function allocate(total: number, nUsers: number, nContent: number, rng: () => number): Int32Array {
+  const weight = new Float64Array(nUsers);
+  let sum = 0;
+  for (let i = 0; i < nUsers; i++) sum += weight[i] = 0.2 - Math.log(1 - rng());
+  const counts = new Int32Array(nUsers);
+  let cumulative = 0;
+  let previous = 0;
+  let carry = 0;
+  for (let i = 0; i < nUsers; i++) {
+    cumulative += weight[i]!;
+    const target = i === nUsers - 1 ? total : Math.round((total * cumulative) / sum);
+    const want = target - previous + carry;
+    previous = target;
+    counts[i] = Math.min(want, nContent);
+    carry = want - counts[i]!;
+  }
+  // Users capped at the catalog size pass their surplus to users with room (validate() guarantees room).
+  for (let i = 0; carry > 0; i = (i + 1) % nUsers) {
+    const add = Math.min(nContent - counts[i]!, carry);
+    counts[i]! += add;
+    carry -= add;
+  }
+  return counts;
+}

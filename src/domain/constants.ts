@@ -1,0 +1,22 @@
+/** Watch events that define a user's genre preference (the seed's window). */
+export const HISTORY_WINDOW = 50;
+/** One cached list per user holds this many titles; any `limit` is a slice of it. */
+export const CACHED_LIST_SIZE = 50;
+/** Titles per user in a batch response (the seed's value). */
+export const BATCH_ITEMS_PER_USER = 10;
+export const LIMIT_DEFAULT = 10;
+export const LIMIT_MAX = 50;
+export const BATCH_PAGE_MAX = 10_000;
+export const BATCH_LIMIT_DEFAULT = 20;
+export const BATCH_LIMIT_MAX = 100;
+/** Largest id the API accepts: ids are exact in a JS number up to here. */
+export const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+/** The seed's scoring weights. */
+export const WEIGHTS = {
+  popularity: 0.4,
+  genre: 0.35,
+  recency: 0.15,
+} as const;
+/** Preference given to a genre the user has never watched (the seed's exploration floor). */
+export const UNSEEN_GENRE_PREFERENCE = 0.1;

@@ -1,0 +1,44 @@
+/**
+ * Response bodies of the recommendation route, built from JSON fragments computed once per cached list:
+ * a cache hit concatenates strings, it never re-serializes the list.
+ */
+import type { RecommendationList } from '../domain/types.js';
+
+const fragments = new WeakMap<RecommendationList, string[]>();
+/** Whole cache-hit bodies per (list, limit): a few limits per list, so memory stays bounded. */
+const hitBodies = new WeakMap<RecommendationList, Map<number, string>>();
+const HIT_BODIES_PER_LIST = 4;
+
+function fragmentsOf(list: RecommendationList): string[] {
+  let parts = fragments.get(list);
+  if (!parts) {
+    parts = list.items.map((item) => JSON.stringify(item));
+    fragments.set(list, parts);
+  }
+  return parts;
+}
+
+function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean): string {
+  const parts = fragmentsOf(list);
+  const n = Math.min(limit, parts.length);
+  const items = n === parts.length ? parts.join(',') : parts.slice(0, n).join(',');
+  return (
+    `{"user_id":${userId},"recommendations":[${items}],"metadata":{"cache_hit":${cacheHit},` +
+    `"generated_at":"${list.generatedAt}","total_count":${n},"source":"${list.source}"}}`
+  );
+}
+
+export function recommendationsBody(userId: number, list: RecommendationList, limit: number, cacheHit: boolean): string {
+  if (!cacheHit) return build(userId, list, limit, false);
+  let bodies = hitBodies.get(list);
+  if (!bodies) {
+    bodies = new Map();
+    hitBodies.set(list, bodies);
+  }
+  let body = bodies.get(limit);
+  if (body === undefined) {
+    body = build(userId, list, limit, true);
+    if (bodies.size < HIT_BODIES_PER_LIST) bodies.set(limit, body);
+  }
+  return body;
+}

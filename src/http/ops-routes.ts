@@ -1,0 +1,42 @@
+/** GET /health, /ready, /metrics. */
+import type { Readiness } from '../service/readiness.js';
+import { Exchange, type WireContext } from './exchange.js';
+import type { TemplatedApp } from './uws.js';
+
+const HEALTHY = JSON.stringify({ status: 'ok' });
+
+export interface OpsDeps {
+  readiness: () => Promise<Readiness>;
+  /** Prometheus text for the whole instance (the primary aggregates every worker). */
+  metricsText: () => Promise<{ contentType: string; body: string }>;
+}
+
+export function opsRoutes(app: TemplatedApp, ctx: WireContext, deps: OpsDeps): void {
+  app.get('/health', (res) => {
+    new Exchange(res, 'health', 'GET', ctx).send(200, HEALTHY);
+  });
+
+  app.get('/ready', (res) => {
+    const ex = new Exchange(res, 'ready', 'GET', ctx);
+    ex.deadline();
+    deps.readiness().then(
+      (r) =>
+        r.ready
+          ? ex.send(200, JSON.stringify({ status: 'ready', checks: r.checks }))
+          : ex.send(
+              503,
+              JSON.stringify({ error: 'service_unavailable', message: 'A dependency is unavailable', checks: r.checks }),
+            ),
+      (err: unknown) => ex.fail(err),
+    );
+  });
+
+  app.get('/metrics', (res) => {
+    const ex = new Exchange(res, 'metrics', 'GET', ctx);
+    ex.deadline();
+    deps.metricsText().then(
+      ({ contentType, body }) => ex.send(200, body, contentType),
+      (err: unknown) => ex.fail(err),
+    );
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * Request parameters: parsed by hand from the raw strings uWS hands over (read synchronously), then
+ * checked by TypeBox validators compiled once at start-up.
+ */
+import { Type } from 'typebox';
+import { Compile } from 'typebox/compile';
+import {
+  BATCH_LIMIT_DEFAULT,
+  BATCH_LIMIT_MAX,
+  BATCH_PAGE_MAX,
+  LIMIT_DEFAULT,
+  LIMIT_MAX,
+  MAX_ID,
+} from '../domain/constants.js';
+import { Errors } from '../domain/errors.js';
+
+export const UserIdSchema = Type.Integer({ minimum: 1, maximum: MAX_ID });
+export const LimitSchema = Type.Integer({ minimum: 1, maximum: LIMIT_MAX, default: LIMIT_DEFAULT });
+export const PageSchema = Type.Integer({ minimum: 1, maximum: BATCH_PAGE_MAX, default: 1 });
+export const BatchLimitSchema = Type.Integer({ minimum: 1, maximum: BATCH_LIMIT_MAX, default: BATCH_LIMIT_DEFAULT });
+export const WatchBodySchema = Type.Object({ content_id: Type.Integer({ minimum: 1, maximum: MAX_ID }) });
+
+const userId = Compile(UserIdSchema);
+const limit = Compile(LimitSchema);
+const page = Compile(PageSchema);
+const batchLimit = Compile(BatchLimitSchema);
+const watchBody = Compile(WatchBodySchema);
+
+/** Only plain decimal digits; 16 of them already exceed the largest id, so longer input is rejected early. */
+const DIGITS = /^[0-9]{1,16}$/;
+
+function integer(raw: string | undefined, fallback: number): number | undefined {
+  if (raw === undefined || raw === '') return fallback;
+  return DIGITS.test(raw) ? Number(raw) : undefined;
+}
+
+type Validator = { Check(value: unknown): boolean };
+
+function checked(validator: Validator, raw: string | undefined, fallback: number, name: string): number {
+  const value = integer(raw, fallback);
+  if (value === undefined || !validator.Check(value)) throw Errors.invalidParameter(name);
+  return value;
+}
+
+export function parseUserId(raw: string): number {
+  const value = DIGITS.test(raw) ? Number(raw) : undefined;
+  if (value === undefined || !userId.Check(value)) throw Errors.invalidParameter('user_id');
+  return value;
+}
+
+export const parseLimit = (raw: string | undefined) => checked(limit, raw, LIMIT_DEFAULT, 'limit');
+export const parsePage = (raw: string | undefined) => checked(page, raw, 1, 'page');
+export const parseBatchLimit = (raw: string | undefined) => checked(batchLimit, raw, BATCH_LIMIT_DEFAULT, 'limit');
+
+/**
+ * `a=1&b=2` → Map. The first occurrence of a key wins. Percent-decoding is ours (uWS's getQuery(key)
+ * decodes in place); a malformed escape makes the whole query invalid.
+ */
+export function parseQuery(raw: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!raw) return out;
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decode(eq === -1 ? pair : pair.slice(0, eq));
+    const value = eq === -1 ? '' : decode(pair.slice(eq + 1));
+    if (!out.has(key)) out.set(key, value);
+  }
+  return out;
+}
+
+function decode(text: string): string {
+  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    throw Errors.invalidParameter('query');
+  }
+}
+
+export interface WatchBody {
+  content_id: number;
+}
+
+export function parseWatchBody(body: Buffer): WatchBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw Errors.invalidBody('Request body must be valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw Errors.invalidBody('Request body must be a JSON object');
+  }
+  if (!('content_id' in value)) throw Errors.invalidBody('content_id is required');
+  if (!watchBody.Check(value)) throw Errors.invalidBody('content_id must be a positive integer');
+  return { content_id: (value as WatchBody).content_id };
+}

@@ -1,0 +1,54 @@
+/** GET /users/:id/recommendations and GET /recommendations/batch. */
+import type { BatchService } from '../service/batch.js';
+import type { RecommendationService } from '../service/recommendation-service.js';
+import { recommendationsBody } from './bodies.js';
+import { Exchange, type WireContext } from './exchange.js';
+import { parseBatchLimit, parseLimit, parsePage, parseQuery, parseUserId } from './params.js';
+import type { TemplatedApp } from './uws.js';
+
+export function recommendationRoutes(
+  app: TemplatedApp,
+  ctx: WireContext,
+  recommendations: RecommendationService,
+  batch: BatchService,
+): void {
+  app.get('/users/:id/recommendations', (res, req) => {
+    const ex = new Exchange(res, 'recommendations', 'GET', ctx);
+    const rawId = req.getParameter(0) ?? '';
+    const rawQuery = req.getQuery();
+    let userId: number;
+    let limit: number;
+    try {
+      userId = parseUserId(rawId);
+      limit = parseLimit(parseQuery(rawQuery).get('limit'));
+    } catch (err) {
+      return ex.fail(err);
+    }
+    const cached = recommendations.cached(userId);
+    if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true));
+    ex.deadline();
+    recommendations.recommendationsFor(userId).then(
+      ({ list, cacheHit }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit)),
+      (err: unknown) => ex.fail(err),
+    );
+  });
+
+  app.get('/recommendations/batch', (res, req) => {
+    const ex = new Exchange(res, 'batch', 'GET', ctx);
+    const rawQuery = req.getQuery();
+    let page: number;
+    let limit: number;
+    try {
+      const query = parseQuery(rawQuery);
+      page = parsePage(query.get('page'));
+      limit = parseBatchLimit(query.get('limit'));
+    } catch (err) {
+      return ex.fail(err);
+    }
+    ex.deadline();
+    batch.page(page, limit).then(
+      (result) => ex.send(200, JSON.stringify(result)),
+      (err: unknown) => ex.fail(err),
+    );
+  });
+}

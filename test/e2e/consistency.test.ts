@@ -1,0 +1,103 @@
+/**
+ * Read-your-write across workers: once a watch-history write is acknowledged, no response from any
+ * worker contains the watched title — also while other requests are computing lists concurrently.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../support/db.js';
+import { startServer, type RunningServer } from '../support/server.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let server: RunningServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const redisUrl = `${inject('redisUrl')}/2`;
+  const redis = new Redis(redisUrl);
+  await redis.flushdb();
+  redis.disconnect();
+  // Model latency makes computations overlap writes: the slow-miss race is exercised for real.
+  server = await startServer({ DATABASE_URL: db.url, REDIS_URL: redisUrl, MODEL_LATENCY_MS: '5-40', MODEL_NOISE: 'true' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await db?.drop();
+});
+
+interface Read {
+  userId: number;
+  started: number;
+  ids: number[];
+}
+interface Write {
+  userId: number;
+  contentId: number;
+  acked: number;
+}
+
+it('never serves a title after its watch event was acknowledged, under concurrent reads and writes', async () => {
+  // Prove the API's own guarantee: with the NOTIFY trigger off, only the acknowledged broadcast
+  // to every worker (and the Redis generation bump) stands between a write and a stale read.
+  await db.sql`ALTER TABLE user_watch_history DISABLE TRIGGER watch_history_notify`;
+  try {
+    await readAndWriteConcurrently();
+  } finally {
+    await db.sql`ALTER TABLE user_watch_history ENABLE TRIGGER watch_history_notify`;
+  }
+});
+
+async function readAndWriteConcurrently(): Promise<void> {
+  const reads: Read[] = [];
+  const writes: Write[] = [];
+  let writing = true;
+  const users = Array.from({ length: 20 }, (_, i) => i + 1);
+  const pick = () => users[Math.floor(Math.random() * users.length)]!;
+
+  const reader = async (fresh: boolean) => {
+    while (writing) {
+      const userId = pick();
+      const started = performance.now();
+      const r = await server.get(`/users/${userId}/recommendations?limit=50`, fresh);
+      expect(r.status).toBe(200);
+      reads.push({ userId, started, ids: r.json.recommendations.map((x: { content_id: number }) => x.content_id) });
+    }
+  };
+  const writer = async () => {
+    for (let i = 0; i < 40; i++) {
+      const userId = pick();
+      const top = await server.get(`/users/${userId}/recommendations?limit=1`, true);
+      const contentId = top.json.recommendations[0]?.content_id as number | undefined;
+      if (contentId === undefined) continue;
+      const w = await server.post(`/users/${userId}/watch-history`, { content_id: contentId }, true);
+      expect(w.status).toBe(201);
+      writes.push({ userId, contentId, acked: performance.now() });
+    }
+    writing = false;
+  };
+  await Promise.all([writer(), reader(true), reader(true), reader(false), reader(false), reader(true), reader(false)]);
+
+  expect(writes.length).toBeGreaterThan(30);
+  expect(reads.length).toBeGreaterThan(100);
+  const stale = reads.filter((r) =>
+    writes.some((w) => w.userId === r.userId && w.acked < r.started && r.ids.includes(w.contentId)),
+  );
+  expect(stale).toEqual([]);
+}
+
+it('drops cached lists when another writer inserts directly into PostgreSQL (NOTIFY)', async () => {
+  const userId = 9;
+  const before = await server.get(`/users/${userId}/recommendations?limit=3`);
+  const top = before.json.recommendations[0].content_id as number;
+  await db.sql`INSERT INTO user_watch_history (user_id, content_id) VALUES (${userId}, ${top})`;
+  // NOTIFY is asynchronous: poll until every worker has dropped it (bounded), then it must stay dropped.
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    const checks = await Promise.all(
+      Array.from({ length: 6 }, () => server.get(`/users/${userId}/recommendations?limit=50`, true)),
+    );
+    gone = checks.every((c) => !c.json.recommendations.some((x: { content_id: number }) => x.content_id === top));
+    if (!gone) await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(gone).toBe(true);
+});

@@ -1,0 +1,65 @@
+/** Model failure: every request still gets a list, ranked by popularity, and says so. */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase } from '../support/db.js';
+import { startServer, type RunningServer } from '../support/server.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let server: RunningServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // No REDIS_URL: the in-process cache only, the configuration `npm start` uses by default.
+  server = await startServer({ DATABASE_URL: db.url, MODEL_FAILURE_RATE: '1', BREAKER_VOLUME_THRESHOLD: '5', FALLBACK_CACHE_TTL: '1' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await db?.drop();
+});
+
+it('answers 200 with the popularity fallback when the model always fails', async () => {
+  for (let userId = 1; userId <= 20; userId++) {
+    const r = await server.get(`/users/${userId}/recommendations?limit=10`, true);
+    expect(r.status).toBe(200);
+    expect(r.json.metadata.source).toBe('popularity_fallback');
+    const expected = await db.sql<{ id: string; p: number }[]>`
+      SELECT c.id::text AS id, c.popularity_score AS p FROM content c
+      WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
+      ORDER BY c.popularity_score DESC, c.id LIMIT 10`;
+    expect(r.json.recommendations.map((x: { content_id: number }) => x.content_id)).toEqual(expected.map((e) => Number(e.id)));
+    expect(r.json.recommendations.map((x: { score: number }) => x.score)).toEqual(
+      expected.map((e) => Math.round(e.p * 1000) / 1000),
+    );
+  }
+});
+
+const counter = (text: string, result: string) =>
+  Number(new RegExp(`^model_calls_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+
+it('opens the breaker after repeated failures: later requests skip the model and still get the fallback', async () => {
+  const opened = await server.get('/metrics');
+  // 20 users over 2 workers: at least one worker saw 10 failures, over the volume threshold of 5.
+  expect(opened.text).toMatch(/^model_breaker_state\{worker="\d"\} 2$/m);
+  expect(counter(opened.text, 'failure')).toBeGreaterThanOrEqual(5);
+  const rejectedBefore = counter(opened.text, 'rejected');
+  await new Promise((r) => setTimeout(r, 1200)); // FALLBACK_CACHE_TTL=1 s: the fallback lists expire
+  for (let userId = 1; userId <= 20; userId++) {
+    const r = await server.get(`/users/${userId}/recommendations`, true);
+    expect(r.status).toBe(200);
+    expect(r.json.metadata.source).toBe('popularity_fallback');
+    expect(r.json.metadata.cache_hit).toBe(false);
+  }
+  const after = await server.get('/metrics');
+  expect(counter(after.text, 'rejected')).toBeGreaterThan(rejectedBefore);
+});
+
+it('caches a fallback list only for FALLBACK_CACHE_TTL, not the full CACHE_TTL', async () => {
+  const first = await server.get('/users/1/recommendations');
+  const second = await server.get('/users/1/recommendations'); // same keep-alive connection: same worker
+  expect(second.json.metadata.cache_hit).toBe(true);
+  expect(second.json.metadata.generated_at).toBe(first.json.metadata.generated_at);
+  await new Promise((r) => setTimeout(r, 1200));
+  const third = await server.get('/users/1/recommendations');
+  expect(third.json.metadata.cache_hit).toBe(false);
+  expect(third.json.metadata.generated_at).not.toBe(first.json.metadata.generated_at);
+});

@@ -1,0 +1,114 @@
+/**
+ * The slow-miss race (DESIGN.md §7), in-process against real PostgreSQL and Redis: a computation that
+ * read its data before a watch-history write finishes AFTER the write's invalidation. Its stale list may
+ * answer the request that started it, but must never be cached in L1 or Redis for anyone after.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { connect, type Sql } from '../../src/data/db.js';
+import { RecommendationCache } from '../../src/data/recommendation-cache.js';
+import { RecommendationRepo } from '../../src/data/recommendation-repo.js';
+import { seedIfEmpty } from '../../src/data/seed.js';
+import type { ScoringTask } from '../../src/domain/types.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { popularityFallback } from '../../src/scoring-worker/model.js';
+import { RecommendationService } from '../../src/service/recommendation-service.js';
+import { createTestDatabase } from '../support/db.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let sql: Sql;
+const redisClients: Redis[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seedIfEmpty(db.sql);
+  sql = connect(db.url, { max: 4 });
+  const flush = new Redis(`${inject('redisUrl')}/3`);
+  await flush.flushdb();
+  flush.disconnect();
+});
+
+afterAll(async () => {
+  for (const r of redisClients) r.disconnect();
+  await sql?.end();
+  await db?.drop();
+});
+
+/** One "worker": its own L1, the shared Redis, and a model whose answer we release by hand. */
+function worker() {
+  const redis = new Redis(`${inject('redisUrl')}/3`, { enableOfflineQueue: true });
+  redisClients.push(redis);
+  const metrics = createMetrics('test');
+  const cache = new RecommendationCache(redis, { ttlSec: 600, fallbackTtlSec: 15, l1MaxEntries: 1000, l1MaxBytes: 1 << 24 }, metrics);
+  const waiting: (() => void)[] = [];
+  let hold = false;
+  const service = new RecommendationService({
+    repo: new RecommendationRepo(sql),
+    cache,
+    score: async (task: ScoringTask) => {
+      if (hold) await new Promise<void>((r) => waiting.push(r));
+      return popularityFallback(task.signals.candidates, task.keep);
+    },
+    model: { candidatePool: 100, noise: false, latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 },
+    metrics,
+    log: createLogger('silent', 'test'),
+    broadcastInvalidation: async () => {},
+  });
+  return {
+    service,
+    hold: () => (hold = true),
+    release: () => {
+      hold = false;
+      for (const r of waiting.splice(0)) r();
+    },
+  };
+}
+
+const ids = (items: { content_id: number }[]) => items.map((i) => i.content_id);
+
+it('a computation that read data before a write is never cached after the write', async () => {
+  const a = worker();
+  const b = worker();
+  const userId = 11;
+
+  a.hold();
+  const slow = a.service.recommendationsFor(userId); // reads PostgreSQL now, then waits in the "model"
+  await new Promise((r) => setTimeout(r, 200));
+  const top = (await sql<{ id: number }[]>`
+    SELECT c.id FROM content c WHERE NOT EXISTS (
+      SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
+    ORDER BY c.popularity_score DESC, c.id LIMIT 1`)[0]!.id;
+
+  await a.service.recordWatch(userId, top); // acknowledged write: invalidates L1 (a) and Redis
+  b.service.invalidateLocal(userId); // what the primary's broadcast does in every other worker
+  a.release();
+  const stale = await slow;
+  expect(ids(stale.list.items)).toContain(top); // computed from the old data, answered to its own caller only
+
+  const afterA = await a.service.recommendationsFor(userId);
+  expect(ids(afterA.list.items)).not.toContain(top);
+  const afterB = await b.service.recommendationsFor(userId);
+  expect(ids(afterB.list.items)).not.toContain(top);
+  // A third process with an empty L1 reads Redis: the stale list was not stored there either.
+  const c = worker();
+  const afterC = await c.service.recommendationsFor(userId);
+  expect(ids(afterC.list.items)).not.toContain(top);
+});
+
+it('a request arriving after the write does not join a computation that started before it', async () => {
+  const a = worker();
+  const userId = 12;
+  a.hold();
+  const slow = a.service.recommendationsFor(userId);
+  await new Promise((r) => setTimeout(r, 200));
+  const top = (await sql<{ id: number }[]>`
+    SELECT c.id FROM content c WHERE NOT EXISTS (
+      SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
+    ORDER BY c.popularity_score DESC, c.id LIMIT 1`)[0]!.id;
+  await a.service.recordWatch(userId, top);
+  const late = a.service.recommendationsFor(userId); // must start its own computation
+  a.release();
+  await slow;
+  expect(ids((await late).list.items)).not.toContain(top);
+});
