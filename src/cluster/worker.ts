@@ -9,6 +9,7 @@ import { RecommendationCache } from '../data/recommendation-cache.js';
 import { RecommendationRepo } from '../data/recommendation-repo.js';
 import { connectRedis } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
+import type { ListenSocket } from '../http/uws.js';
 import type { WireContext } from '../http/exchange.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -99,13 +100,12 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   });
 
   let stopping = false;
-  const socket = await listen(app, config.HOST, config.PORT);
-
+  let socket: ListenSocket | undefined;
   const drainAndExit = async () => {
     if (stopping) return;
     stopping = true;
     ctx.draining = true;
-    closeListenSocket(socket);
+    if (socket) closeListenSocket(socket);
     const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
     while (ctx.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     if (ctx.inFlight > 0) log.warn({ inFlight: ctx.inFlight }, 'shutdown timeout: closing with requests in flight');
@@ -136,6 +136,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   process.on('SIGTERM', () => {});
   process.on('disconnect', () => void drainAndExit());
 
+  socket = await listen(app, config.HOST, config.PORT);
+  if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });
   log.info({ port: config.PORT }, 'worker listening');
 }

@@ -157,11 +157,11 @@ async function load(
       SELECT to_regclass('users') IS NOT NULL AND to_regclass('content') IS NOT NULL
          AND to_regclass('user_watch_history') IS NOT NULL AS ready`;
     if (!ready) throw new Error('seed: tables users/content/user_watch_history do not exist: run migrations up first');
-    const [filled] = await tx<{ users: boolean; content: boolean; events: boolean }[]>`
+    const [filled] = await tx<Record<(typeof TABLES)[number], boolean>[]>`
       SELECT EXISTS (SELECT 1 FROM users) AS users,
              EXISTS (SELECT 1 FROM content) AS content,
-             EXISTS (SELECT 1 FROM user_watch_history) AS events`;
-    const nonEmpty = TABLES.filter((_, i) => [filled!.users, filled!.content, filled!.events][i]);
+             EXISTS (SELECT 1 FROM user_watch_history) AS user_watch_history`;
+    const nonEmpty = TABLES.filter((table) => filled![table]);
     if (mode === 'if-empty' && filled!.users) return false;
     if (mode === 'if-empty' && nonEmpty.length > 0) {
       log(`not seeding: users is empty but ${nonEmpty.join(', ')} already hold rows`);
