@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate, type MigrateDirection } from '../data/migrate.js';
+import { runCli, stopOnSignal } from './run.js';
 
 const USAGE = `Usage: node dist/cli/migrate.js <up|down|status> [--steps N]
 
@@ -86,21 +87,4 @@ async function main(): Promise<number> {
   }
 }
 
-/** Ctrl+C or a kill must not leave the embedded server running. */
-function stopOnSignal(stop: () => Promise<void>): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      void stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli(main);

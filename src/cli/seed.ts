@@ -4,6 +4,7 @@ import postgres from 'postgres';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
 import { DEFAULT_SEED, DEFAULT_SEED_SIZE, seed, type SeedOptions, type SeedProgress } from '../data/seed.js';
+import { runCli, stopOnSignal } from './run.js';
 
 const USAGE = `Usage: node dist/cli/seed.js [--users N] [--content N] [--events N] [--seed S] [--reset]
 
@@ -158,21 +159,4 @@ async function main(): Promise<number> {
   }
 }
 
-/** Ctrl+C or a kill must not leave the embedded server running. */
-function stopOnSignal(stop: () => Promise<void>): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      void stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli(main);
