@@ -15,6 +15,8 @@ import type { Metrics } from '../observability/metrics.js';
 export interface CacheOptions {
   ttlSec: number;
   fallbackTtlSec: number;
+  /** How long past its freshness a list is kept to be served if PostgreSQL fails ("stale if error"). */
+  staleTtlSec: number;
   l1MaxEntries: number;
   l1MaxBytes: number;
 }
@@ -27,7 +29,10 @@ export interface Ticket {
 }
 
 export interface SharedLookup {
+  /** A fresh list, if Redis had one. */
   list: RecommendationList | undefined;
+  /** A list past its freshness but within the stale TTL: an answer for when PostgreSQL is down. */
+  stale: RecommendationList | undefined;
   ticket: Ticket;
 }
 
@@ -61,6 +66,8 @@ export class RecommendationCache {
   private epoch = 0;
   private floor = 0;
   private readonly invalidatedAt = new Map<number, number>();
+  private readonly pendingShared = new Set<number>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     redis: Redis | null,
@@ -73,55 +80,74 @@ export class RecommendationCache {
             max: opts.l1MaxEntries,
             maxSize: opts.l1MaxBytes,
             sizeCalculation: (list) => estimateBytes(list),
-            ttl: opts.ttlSec * 1000,
+            ttl: (opts.ttlSec + opts.staleTtlSec) * 1000,
           })
         : null;
     this.redis = redis ? withScripts(redis) : null;
+    // Owed invalidations land the moment Redis is back, before anything is read from it again.
+    redis?.on('ready', () => void this.retryPending());
   }
 
   get hasShared(): boolean {
     return this.redis !== null;
   }
 
-  /** L1 lookup: synchronous, the hot path. */
+  /** L1 lookup of a fresh list: synchronous, the hot path. */
   getLocal(userId: number): RecommendationList | undefined {
     if (!this.l1) return undefined;
     const list = this.l1.get(userId);
-    (list ? this.metrics.cache.l1.hit : this.metrics.cache.l1.miss).inc();
-    return list;
+    if (list !== undefined && list.freshUntil > Date.now()) {
+      this.metrics.cache.l1.hit.inc();
+      return list;
+    }
+    this.metrics.cache.l1.miss.inc();
+    return undefined;
+  }
+
+  /** The L1 entry whatever its freshness (within the stale TTL), without touching recency or metrics. */
+  peekLocal(userId: number): RecommendationList | undefined {
+    return this.l1?.peek(userId);
   }
 
   /** L2 lookup; also reads the generation a following computation must store under. Never throws. */
   async getShared(userId: number): Promise<SharedLookup> {
     const epoch = this.epoch;
-    if (!this.redis) return { list: undefined, ticket: { epoch, sharedGen: undefined } };
+    const unknown = { list: undefined, stale: undefined, ticket: { epoch, sharedGen: undefined } };
+    // A user whose Redis invalidation has not landed yet is never read from Redis by this process.
+    if (!this.redis || this.pendingShared.has(userId)) return unknown;
     try {
       const [value, gen] = await this.redis.mget(listKey(userId), genKey(userId));
       const ticket = { epoch, sharedGen: gen ?? '' };
-      if (!value) {
+      const stored = value ? (JSON.parse(value) as StoredList) : undefined;
+      if (!stored || stored.e <= Date.now()) {
         this.metrics.cache.redis.miss.inc();
-        return { list: undefined, ticket };
+        return { list: undefined, stale: stored && fromStored(stored), ticket };
       }
-      const stored = JSON.parse(value) as StoredList;
       this.metrics.cache.redis.hit.inc();
-      const list: RecommendationList = { items: stored.i, source: stored.s, generatedAt: stored.g };
+      const list = fromStored(stored);
       this.setLocal(userId, list, stored.e - Date.now(), epoch);
-      return { list, ticket };
+      return { list, stale: undefined, ticket };
     } catch {
       this.metrics.cache.redis.error.inc();
-      return { list: undefined, ticket: { epoch, sharedGen: undefined } };
+      return unknown;
     }
   }
 
   /** Stores a freshly computed list in both tiers unless the user was invalidated since `ticket`. */
   store(userId: number, list: RecommendationList, ticket: Ticket): void {
-    const ttlMs = (list.source === 'model' ? this.opts.ttlSec : this.opts.fallbackTtlSec) * 1000;
-    this.setLocal(userId, list, ttlMs, ticket.epoch);
+    const keepMs = list.freshUntil - Date.now() + this.opts.staleTtlSec * 1000;
+    this.setLocal(userId, list, keepMs, ticket.epoch);
     if (!this.redis || ticket.sharedGen === undefined || this.isStale(userId, ticket.epoch)) return;
-    const stored: StoredList = { e: Date.now() + ttlMs, s: list.source, g: list.generatedAt, i: list.items };
+    if (this.pendingShared.has(userId)) return;
+    const stored: StoredList = { e: list.freshUntil, s: list.source, g: list.generatedAt, i: list.items };
     this.redis
-      .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, JSON.stringify(stored), ttlMs)
+      .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, JSON.stringify(stored), Math.max(1, Math.round(keepMs)))
       .catch(() => this.metrics.cache.redis.error.inc());
+  }
+
+  /** How long a freshly computed list of this source stays fresh, ms. */
+  freshnessMs(source: RecommendationList['source']): number {
+    return (source === 'model' ? this.opts.ttlSec : this.opts.fallbackTtlSec) * 1000;
   }
 
   /** Drops the user's L1 entry and marks every computation that started earlier as stale. */
@@ -137,9 +163,49 @@ export class RecommendationCache {
     this.metrics.invalidations.inc();
   }
 
-  /** Deletes the user's Redis entry and bumps its generation in one atomic step. Throws on failure. */
-  async invalidateShared(userId: number): Promise<void> {
-    if (this.redis) await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec);
+  /**
+   * Deletes the user's Redis entry and bumps its generation in one atomic step. When Redis cannot be
+   * reached, the user is remembered and retried until it lands (at once on reconnect); until then this
+   * process neither reads nor writes the user's Redis entry. Resolves false when it had to defer.
+   */
+  async invalidateShared(userId: number): Promise<boolean> {
+    if (!this.redis) return true;
+    try {
+      await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec + this.opts.staleTtlSec);
+      return true;
+    } catch {
+      this.metrics.cache.redis.error.inc();
+      this.pendingShared.add(userId);
+      this.scheduleRetry();
+      return false;
+    }
+  }
+
+  /** Users whose Redis invalidation is still owed. */
+  get pendingInvalidations(): number {
+    return this.pendingShared.size;
+  }
+
+  private scheduleRetry(delayMs = 250): void {
+    if (this.retryTimer || !this.redis) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retryPending(Math.min(delayMs * 2, 5000));
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  private async retryPending(nextDelayMs = 250): Promise<void> {
+    if (!this.redis) return;
+    for (const userId of [...this.pendingShared]) {
+      try {
+        await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec + this.opts.staleTtlSec);
+        this.pendingShared.delete(userId);
+      } catch {
+        this.scheduleRetry(nextDelayMs);
+        return;
+      }
+    }
   }
 
   private isStale(userId: number, epoch: number): boolean {
@@ -166,8 +232,13 @@ export async function invalidateSharedEntry(redis: Redis, userId: number, cacheT
   await withScripts(redis).recInvalidate(listKey(userId), genKey(userId), Math.max(GEN_TTL_SEC, cacheTtlSec * 2));
 }
 
+function fromStored(stored: StoredList): RecommendationList {
+  return { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e };
+}
+
 /** Redis value: short keys, the list as computed. */
 interface StoredList {
+  /** fresh until, epoch ms */
   e: number;
   s: RecommendationList['source'];
   g: string;

@@ -11,7 +11,7 @@ export const ERROR_STATUS = {
   content_not_found: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
-  unsupported_media_type: 415,
+  uri_too_long: 414,
   too_many_requests: 429,
   internal_error: 500,
   service_unavailable: 503,
@@ -22,10 +22,13 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class ServiceError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Response headers the error implies (Retry-After, WWW-Authenticate, Allow). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super(message, options);
     this.name = 'ServiceError';
     this.code = code;
+    this.headers = options?.headers;
   }
   get status(): number {
     return ERROR_STATUS[this.code];
@@ -39,7 +42,13 @@ export const Errors = {
   contentNotFound: (id: number) => new ServiceError('content_not_found', `Content with ID ${id} does not exist`),
   notFound: () => new ServiceError('not_found', 'Route not found'),
   payloadTooLarge: (max: number) => new ServiceError('payload_too_large', `Request body exceeds ${max} bytes`),
-  unsupportedMediaType: () => new ServiceError('unsupported_media_type', 'Content-Type must be application/json'),
+  unauthorized: () =>
+    new ServiceError('unauthorized', 'Missing or invalid API key', { headers: { 'www-authenticate': 'Bearer' } }),
+  tooManyRequests: (retryAfterSec: number) =>
+    new ServiceError('too_many_requests', 'Rate limit exceeded', { headers: { 'retry-after': String(retryAfterSec) } }),
+  methodNotAllowed: (method: string, allow: string) =>
+    new ServiceError('method_not_allowed', `Method ${method} is not allowed on this route`, { headers: { allow } }),
+  uriTooLong: (max: number) => new ServiceError('uri_too_long', `Request URL exceeds ${max} bytes`),
   unavailable: (what: string, cause?: unknown) =>
     new ServiceError('service_unavailable', `${what} is temporarily unavailable`, { cause }),
   timeout: () => new ServiceError('request_timeout', 'Request did not complete within its deadline'),

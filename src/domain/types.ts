@@ -52,4 +52,6 @@ export interface RecommendationList {
   source: RecommendationSource;
   /** RFC 3339 time the list was computed. */
   generatedAt: string;
+  /** Epoch ms until which the list is fresh; after it, it is served only while PostgreSQL is down. */
+  freshUntil: number;
 }

@@ -1,8 +1,9 @@
 /** Builds the uWS app: every route group, 405 for a known path with another method, 404 JSON otherwise. */
-import { Errors, ServiceError } from '../domain/errors.js';
+import { Errors } from '../domain/errors.js';
 import type { BatchService } from '../service/batch.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
 import { Exchange, type WireContext } from './exchange.js';
+import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
 import { recommendationRoutes } from './recommendation-routes.js';
 import { App, closeListenSocket, type ListenSocket, type TemplatedApp } from './uws.js';
@@ -11,26 +12,37 @@ import { watchHistoryRoutes } from './watch-history-routes.js';
 export interface HttpDeps extends OpsDeps {
   recommendations: RecommendationService;
   batch: BatchService;
+  guards: Guards;
   maxBodyBytes: number;
+  /** The OpenAPI document, serialized once at start-up. */
+  openApi: string;
 }
 
-const KNOWN_PATHS = ['/users/:id/recommendations', '/users/:id/watch-history', '/recommendations/batch', '/health', '/ready', '/metrics'];
+/** Each known path and the methods it answers: anything else on it is 405 with `Allow`. */
+const KNOWN_PATHS: Record<string, string> = {
+  '/users/:id/recommendations': 'GET',
+  '/users/:id/watch-history': 'POST',
+  '/recommendations/batch': 'GET',
+  '/health': 'GET',
+  '/ready': 'GET',
+  '/metrics': 'GET',
+  '/openapi.json': 'GET',
+};
 
 export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   const app = App();
-  recommendationRoutes(app, ctx, deps.recommendations, deps.batch);
-  watchHistoryRoutes(app, ctx, deps.recommendations, deps.maxBodyBytes);
+  recommendationRoutes(app, ctx, deps.guards, deps.recommendations, deps.batch);
+  watchHistoryRoutes(app, ctx, deps.guards, deps.recommendations, deps.maxBodyBytes);
   opsRoutes(app, ctx, deps);
-  for (const path of KNOWN_PATHS) {
+  app.get('/openapi.json', (res, req) => new Exchange(res, 'unknown', 'GET', ctx, req).send(200, deps.openApi));
+  for (const [path, allow] of Object.entries(KNOWN_PATHS)) {
     app.any(path, (res, req) => {
       const method = req.getMethod().toUpperCase();
-      new Exchange(res, 'unknown', method, ctx).fail(
-        new ServiceError('method_not_allowed', `Method ${method} is not allowed on this route`),
-      );
+      new Exchange(res, 'unknown', method, ctx, req).fail(Errors.methodNotAllowed(method, allow));
     });
   }
   app.any('/*', (res, req) => {
-    new Exchange(res, 'unknown', req.getMethod().toUpperCase(), ctx).fail(Errors.notFound());
+    new Exchange(res, 'unknown', req.getMethod().toUpperCase(), ctx, req).fail(Errors.notFound());
   });
   return app;
 }

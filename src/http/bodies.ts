@@ -18,18 +18,24 @@ function fragmentsOf(list: RecommendationList): string[] {
   return parts;
 }
 
-function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean): string {
+function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false): string {
   const parts = fragmentsOf(list);
   const n = Math.min(limit, parts.length);
   const items = n === parts.length ? parts.join(',') : parts.slice(0, n).join(',');
   return (
     `{"user_id":${userId},"recommendations":[${items}],"metadata":{"cache_hit":${cacheHit},` +
-    `"generated_at":"${list.generatedAt}","total_count":${n},"source":"${list.source}"}}`
+    `"generated_at":"${list.generatedAt}","total_count":${n},"source":"${list.source}"${stale ? ',"stale":true' : ''}}}`
   );
 }
 
-export function recommendationsBody(userId: number, list: RecommendationList, limit: number, cacheHit: boolean): string {
-  if (!cacheHit) return build(userId, list, limit, false);
+export function recommendationsBody(
+  userId: number,
+  list: RecommendationList,
+  limit: number,
+  cacheHit: boolean,
+  stale = false,
+): string {
+  if (!cacheHit || stale) return build(userId, list, limit, cacheHit, stale);
   let bodies = hitBodies.get(list);
   if (!bodies) {
     bodies = new Map();

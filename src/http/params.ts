@@ -26,6 +26,9 @@ const page = Compile(PageSchema);
 const batchLimit = Compile(BatchLimitSchema);
 const watchBody = Compile(WatchBodySchema);
 
+/** Our queries hold two short numbers; a longer query string is refused before it is parsed. */
+export const MAX_QUERY_BYTES = 1024;
+
 /** Only plain decimal digits; 16 of them already exceed the largest id, so longer input is rejected early. */
 const DIGITS = /^[0-9]{1,16}$/;
 
@@ -59,6 +62,7 @@ export const parseBatchLimit = (raw: string | undefined) => checked(batchLimit, 
 export function parseQuery(raw: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
   if (!raw) return out;
+  if (raw.length > MAX_QUERY_BYTES) throw Errors.uriTooLong(MAX_QUERY_BYTES);
   for (const pair of raw.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');

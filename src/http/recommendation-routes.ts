@@ -3,39 +3,47 @@ import type { BatchService } from '../service/batch.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
 import { recommendationsBody } from './bodies.js';
 import { Exchange, type WireContext } from './exchange.js';
+import { admit, type Guards } from './guards.js';
 import { parseBatchLimit, parseLimit, parsePage, parseQuery, parseUserId } from './params.js';
 import type { TemplatedApp } from './uws.js';
 
 export function recommendationRoutes(
   app: TemplatedApp,
   ctx: WireContext,
+  guards: Guards,
   recommendations: RecommendationService,
   batch: BatchService,
 ): void {
   app.get('/users/:id/recommendations', (res, req) => {
-    const ex = new Exchange(res, 'recommendations', 'GET', ctx);
+    const ex = new Exchange(res, 'recommendations', 'GET', ctx, req);
     const rawId = req.getParameter(0) ?? '';
     const rawQuery = req.getQuery();
+    const authorization = req.getHeader('authorization');
+    const client = guards.limit ? guards.clientOf(res, req) : '';
     let userId: number;
     let limit: number;
     try {
-      userId = parseUserId(rawId);
+      userId = ex.userId = parseUserId(rawId);
       limit = parseLimit(parseQuery(rawQuery).get('limit'));
     } catch (err) {
       return ex.fail(err);
     }
-    const cached = recommendations.cached(userId);
-    if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true));
-    ex.deadline();
-    recommendations.recommendationsFor(userId).then(
-      ({ list, cacheHit }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit)),
-      (err: unknown) => ex.fail(err),
-    );
+    admit(ex, guards, 'read', authorization, client, () => {
+      const cached = recommendations.cached(userId);
+      if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true));
+      ex.deadline();
+      recommendations.recommendationsFor(userId).then(
+        ({ list, cacheHit, stale }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit, stale)),
+        (err: unknown) => ex.fail(err),
+      );
+    });
   });
 
   app.get('/recommendations/batch', (res, req) => {
-    const ex = new Exchange(res, 'batch', 'GET', ctx);
+    const ex = new Exchange(res, 'batch', 'GET', ctx, req);
     const rawQuery = req.getQuery();
+    const authorization = req.getHeader('authorization');
+    const client = guards.limit ? guards.clientOf(res, req) : '';
     let page: number;
     let limit: number;
     try {
@@ -45,10 +53,12 @@ export function recommendationRoutes(
     } catch (err) {
       return ex.fail(err);
     }
-    ex.deadline();
-    batch.page(page, limit).then(
-      (result) => ex.send(200, JSON.stringify(result)),
-      (err: unknown) => ex.fail(err),
-    );
+    admit(ex, guards, 'read', authorization, client, () => {
+      ex.deadline();
+      batch.page(page, limit, () => ex.logger()).then(
+        (result) => ex.send(200, JSON.stringify(result)),
+        (err: unknown) => ex.fail(err),
+      );
+    });
   });
 }

@@ -2,34 +2,40 @@
 import { Errors } from '../domain/errors.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
 import { Exchange, type WireContext } from './exchange.js';
+import { admit, type Guards } from './guards.js';
 import { parseUserId, parseWatchBody } from './params.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
 
 export function watchHistoryRoutes(
   app: TemplatedApp,
   ctx: WireContext,
+  guards: Guards,
   recommendations: RecommendationService,
   maxBodyBytes: number,
 ): void {
   app.post('/users/:id/watch-history', (res, req) => {
-    const ex = new Exchange(res, 'watch_history', 'POST', ctx);
+    const ex = new Exchange(res, 'watch_history', 'POST', ctx, req);
     const rawId = req.getParameter(0) ?? '';
     const declared = Number(req.getHeader('content-length') || '0');
+    const authorization = req.getHeader('authorization');
+    const client = guards.limit ? guards.clientOf(res, req) : '';
     if (declared > maxBodyBytes) return ex.fail(Errors.payloadTooLarge(maxBodyBytes), true);
     readBody(res, ex, maxBodyBytes, (body) => {
       let userId: number;
       let contentId: number;
       try {
-        userId = parseUserId(rawId);
+        userId = ex.userId = parseUserId(rawId);
         contentId = parseWatchBody(body).content_id;
       } catch (err) {
         return ex.fail(err);
       }
-      ex.deadline();
-      recommendations.recordWatch(userId, contentId).then(
-        (record) => ex.send(201, JSON.stringify(record)),
-        (err: unknown) => ex.fail(err),
-      );
+      admit(ex, guards, 'write', authorization, client, () => {
+        ex.deadline();
+        recommendations.recordWatch(userId, contentId).then(
+          (record) => ex.send(201, JSON.stringify(record)),
+          (err: unknown) => ex.fail(err),
+        );
+      });
     });
   });
 }

@@ -7,18 +7,29 @@ export interface Readiness {
   checks: { postgres: 'ok' | 'down'; redis: 'ok' | 'down' | 'disabled' };
 }
 
-export async function checkReadiness(repo: RecommendationRepo, redis: Redis | null): Promise<Readiness> {
+/** Each check gets `timeoutMs`: a hung dependency is reported down, not waited for. */
+export async function checkReadiness(repo: RecommendationRepo, redis: Redis | null, timeoutMs: number): Promise<Readiness> {
   const [pg, rd] = await Promise.all([
-    repo.ping().then(
+    within(repo.ping(), timeoutMs).then(
       () => 'ok' as const,
       () => 'down' as const,
     ),
     redis
-      ? redis.ping().then(
+      ? within(redis.ping(), timeoutMs).then(
           () => 'ok' as const,
           () => 'down' as const,
         )
       : Promise.resolve('disabled' as const),
   ]);
   return { ready: pg === 'ok' && rd !== 'down', checks: { postgres: pg, redis: rd } };
+}
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

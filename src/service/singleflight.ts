@@ -25,6 +25,11 @@ export class Singleflight<K, V> {
     this.#inflight.delete(key);
   }
 
+  /** Whether a computation for `key` is in flight (a caller would join it). */
+  has(key: K): boolean {
+    return this.#inflight.has(key);
+  }
+
   get size(): number {
     return this.#inflight.size;
   }

@@ -1,0 +1,68 @@
+/**
+ * The API's response shapes as TypeBox (JSON Schema) values: the OpenAPI document is generated from
+ * these and from the request schemas the handlers validate with, so the document cannot drift.
+ */
+import { Type } from 'typebox';
+import { ERROR_STATUS } from './errors.js';
+
+const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339' });
+const Id = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+
+export const RecommendationSchema = Type.Object({
+  content_id: Id,
+  title: Type.String(),
+  genre: Type.String(),
+  popularity_score: Type.Number({ minimum: 0, maximum: 1 }),
+  score: Type.Number(),
+});
+
+export const RecommendationsResponseSchema = Type.Object({
+  user_id: Id,
+  recommendations: Type.Array(RecommendationSchema, { maxItems: 50 }),
+  metadata: Type.Object({
+    cache_hit: Type.Boolean(),
+    generated_at: Timestamp,
+    total_count: Type.Integer({ minimum: 0 }),
+    source: Type.Union([Type.Literal('model'), Type.Literal('popularity_fallback')]),
+    stale: Type.Optional(
+      Type.Literal(true, { description: 'present when served past CACHE_TTL because PostgreSQL is unavailable' }),
+    ),
+  }),
+});
+
+const ErrorCodeSchema = Type.Union(Object.keys(ERROR_STATUS).map((code) => Type.Literal(code)));
+
+export const ErrorSchema = Type.Object({ error: ErrorCodeSchema, message: Type.String() });
+
+export const BatchResponseSchema = Type.Object({
+  page: Type.Integer({ minimum: 1 }),
+  limit: Type.Integer({ minimum: 1 }),
+  total_users: Type.Integer({ minimum: 0 }),
+  results: Type.Array(
+    Type.Union([
+      Type.Object({
+        user_id: Id,
+        recommendations: Type.Array(RecommendationSchema, { maxItems: 10 }),
+        status: Type.Literal('success'),
+      }),
+      Type.Object({ user_id: Id, status: Type.Literal('failed'), error: ErrorCodeSchema, message: Type.String() }),
+    ]),
+  ),
+  summary: Type.Object({
+    success_count: Type.Integer({ minimum: 0 }),
+    failed_count: Type.Integer({ minimum: 0 }),
+    processing_time_ms: Type.Number({ minimum: 0 }),
+  }),
+  metadata: Type.Object({ generated_at: Timestamp }),
+});
+
+export const WatchEventSchema = Type.Object({ user_id: Id, content_id: Id, watched_at: Timestamp });
+
+export const HealthSchema = Type.Object({ status: Type.Literal('ok') });
+
+const Checks = Type.Object({
+  postgres: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
+  redis: Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('disabled')]),
+});
+export const ReadySchema = Type.Object({ status: Type.Literal('ready'), checks: Checks });
+export const NotReadySchema = Type.Object({ error: Type.Literal('service_unavailable'), message: Type.String(), checks: Checks });

@@ -1,0 +1,81 @@
+/**
+ * Redis failing under load: crashed, hung, restarted. Every recommendation request must still succeed
+ * (from PostgreSQL), no request waits on a reconnect, and the service picks Redis up again by itself.
+ * L1 is disabled so that every request really goes through Redis.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase } from '../support/db.js';
+import { ownRedis, requestLoop, sleep, tally, type OwnRedis } from '../support/faults.js';
+import { startServer, type RunningServer } from '../support/server.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let redis: OwnRedis;
+let server: RunningServer;
+
+const redisHits = async () =>
+  Number(/^cache_lookups_total\{tier="redis",result="hit"\} (\d+)$/m.exec((await server.get('/metrics')).text)?.[1] ?? 0);
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = await ownRedis();
+  server = await startServer({ DATABASE_URL: db.url, REDIS_URL: redis.url, L1_MAX_ENTRIES: '0', MODEL_LATENCY_MS: '1-5' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await redis?.destroy();
+  await db?.drop();
+});
+
+const userPath = (i: number) => `/users/${(i % 20) + 1}/recommendations?limit=5`;
+
+it('keeps answering every request while Redis crashes, restarts and hangs, then uses Redis again', async () => {
+  const loop = requestLoop(server, 8, userPath);
+  await sleep(800);
+  await redis.kill(); // crash
+  await sleep(1500);
+  await redis.start(); // back, empty
+  await sleep(1500);
+  redis.pause(); // hung: accepts nothing, answers nothing
+  await sleep(1500);
+  redis.resume();
+  await sleep(1500);
+  const outcomes = await loop.stop();
+  const counts = tally(outcomes);
+  console.log('redis fault outcomes', JSON.stringify(counts));
+  expect(outcomes.length).toBeGreaterThan(200);
+  expect(counts).toEqual({ 200: outcomes.length });
+  for (const o of outcomes) expect(o.json.recommendations).toHaveLength(5);
+
+  // Redis is used again without a restart of the service.
+  const before = await redisHits();
+  for (let i = 0; i < 40; i++) await server.get(userPath(i));
+  expect(await redisHits()).toBeGreaterThan(before);
+  expect((await server.get('/ready')).json).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+});
+
+it('reports Redis down in /ready while still serving, and a write during the outage is not undone when Redis returns', async () => {
+  const userId = 4;
+  const warm = await server.get(`/users/${userId}/recommendations?limit=1`); // stored in Redis
+  const top = warm.json.recommendations[0].content_id as number;
+  redis.pause();
+  try {
+    const ready = await server.get('/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.json.checks).toEqual({ postgres: 'ok', redis: 'down' });
+    const write = await server.post(`/users/${userId}/watch-history`, { content_id: top });
+    expect(write.status).toBe(201);
+    const during = await server.get(`/users/${userId}/recommendations?limit=50`, true);
+    expect(during.status).toBe(200);
+    expect(during.json.recommendations.map((r: { content_id: number }) => r.content_id)).not.toContain(top);
+  } finally {
+    redis.resume();
+  }
+  // Redis still holds the pre-write list; the deferred invalidation must land before anyone reads it.
+  for (let i = 0; i < 30; i++) {
+    const after = await server.get(`/users/${userId}/recommendations?limit=50`, true);
+    expect(after.status).toBe(200);
+    expect(after.json.recommendations.map((r: { content_id: number }) => r.content_id)).not.toContain(top);
+    await sleep(50);
+  }
+});
