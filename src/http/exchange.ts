@@ -5,7 +5,8 @@
 import { ERROR_STATUS, Errors, isServiceError, type ServiceError } from '../domain/errors.js';
 import type { Metrics, RouteName } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import type { HttpResponse } from './uws.js';
+import { RequestIds } from './request-id.js';
+import type { HttpRequest, HttpResponse } from './uws.js';
 
 const STATUS_LINE: Record<number, string> = {
   200: '200 OK',
@@ -15,6 +16,7 @@ const STATUS_LINE: Record<number, string> = {
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   413: '413 Payload Too Large',
+  414: '414 URI Too Long',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
@@ -30,19 +32,33 @@ export interface WireContext {
   /** Requests started and not yet answered or aborted. */
   inFlight: number;
   requestTimeoutMs: number;
+  /** This worker's request ids (unset: a per-process generator). */
+  requestIds?: RequestIds;
+  /** One debug line per request; decided once at start-up (`log.isLevelEnabled('debug')`). */
+  accessLog?: boolean;
 }
+
+const processRequestIds = RequestIds.forWorker(process.pid);
 
 export class Exchange {
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly started = performance.now();
+  /** Echoed as `x-request-id` and on every log line about this request. */
+  readonly id: string;
+  /** The user the request is about, once parsed: context for error logs. */
+  userId: number | undefined = undefined;
+  private requestLog: Logger | undefined = undefined;
 
+  /** `req`: read synchronously here for `X-Request-Id` (uWS requests are valid only in the handler). */
   constructor(
     readonly res: HttpResponse,
     private readonly route: RouteName,
     private readonly method: string,
     private readonly ctx: WireContext,
+    req?: HttpRequest,
   ) {
+    this.id = (ctx.requestIds ?? processRequestIds).take(req ? req.getHeader('x-request-id') : '');
     ctx.inFlight += 1;
     res.onAborted(() => {
       if (this.done) return;
@@ -54,20 +70,40 @@ export class Exchange {
     return this.done;
   }
 
+  /** A logger whose lines carry this request's id; created on first use, so only when logging. */
+  logger(): Logger {
+    return (this.requestLog ??= this.ctx.log.child({ request_id: this.id }));
+  }
+
   /** Starts the request deadline: past it the client gets 503 request_timeout. */
   deadline(): void {
+    if (this.timer) return;
     this.timer = setTimeout(() => this.fail(Errors.timeout()), this.ctx.requestTimeoutMs);
   }
 
-  send(status: number, body: string, contentType = JSON_TYPE, closeConnection = false): void {
+  send(
+    status: number,
+    body: string,
+    contentType = JSON_TYPE,
+    closeConnection = false,
+    headers?: Readonly<Record<string, string>>,
+  ): void {
     if (this.done) return;
     this.finish();
     const { res, ctx } = this;
     res.cork(() => {
-      res.writeStatus(STATUS_LINE[status] ?? String(status)).writeHeader('content-type', contentType);
+      res.writeStatus(STATUS_LINE[status] ?? String(status)).writeHeader('content-type', contentType).writeHeader('x-request-id', this.id);
+      if (headers) for (const name in headers) res.writeHeader(name, headers[name]!);
       res.end(body, closeConnection || ctx.draining);
     });
-    ctx.metrics.request(this.route, this.method, status, (performance.now() - this.started) / 1000);
+    const seconds = (performance.now() - this.started) / 1000;
+    ctx.metrics.request(this.route, this.method, status, seconds);
+    if (ctx.accessLog) {
+      ctx.log.debug(
+        { request_id: this.id, method: this.method, route: this.route, status, duration_ms: Math.round(seconds * 1e6) / 1000 },
+        'request',
+      );
+    }
   }
 
   /** Any error becomes the JSON error shape; only ServiceError text reaches the client. */
@@ -75,11 +111,17 @@ export class Exchange {
     if (this.done) return;
     const known: ServiceError = isServiceError(err) ? err : Errors.internal(err);
     if (known.code === 'internal_error') {
-      this.ctx.log.error({ route: this.route, err: known.cause ?? err }, 'request failed');
+      this.ctx.log.error(
+        { request_id: this.id, route: this.route, user_id: this.userId, err: known.cause ?? err },
+        'request failed',
+      );
     } else if (known.status >= 500) {
-      this.ctx.log.warn({ route: this.route, code: known.code, cause: errorText(known.cause) }, 'request failed');
+      this.ctx.log.warn(
+        { request_id: this.id, route: this.route, user_id: this.userId, code: known.code, cause: errorText(known.cause) },
+        'request failed',
+      );
     }
-    this.send(ERROR_STATUS[known.code], errorBody(known), JSON_TYPE, closeConnection);
+    this.send(ERROR_STATUS[known.code], errorBody(known), JSON_TYPE, closeConnection, known.headers);
   }
 
   private finish(): void {

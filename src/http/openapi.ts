@@ -16,6 +16,8 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 const error = (description: string) => ({ description, content: json(ref('Error')) });
 
+const URI_TOO_LONG = error('Query string over 1024 bytes');
+
 const RATE_LIMITED = {
   description: 'Rate limit exceeded (only when RATE_LIMIT_POINTS is set)',
   headers: { 'Retry-After': { schema: { type: 'integer', minimum: 0 }, description: 'seconds' } },
@@ -56,6 +58,7 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
             400: error('Invalid user_id or limit'),
             ...unauthorizedReads,
             404: error('User not found'),
+            414: URI_TOO_LONG,
             429: RATE_LIMITED,
             503: error('PostgreSQL unavailable with nothing cached, load shed, or request deadline exceeded'),
           },
@@ -74,6 +77,7 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
             200: { description: 'A page of results; per-user failures are reported inside', content: json(ref('BatchResponse')) },
             400: error('Invalid page or limit'),
             ...unauthorizedReads,
+            414: URI_TOO_LONG,
             429: RATE_LIMITED,
             503: error('PostgreSQL unavailable or request deadline exceeded'),
           },
@@ -92,6 +96,7 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
             ...unauthorized,
             404: error('User or content not found'),
             413: error('Body too large'),
+            414: URI_TOO_LONG,
             429: RATE_LIMITED,
             503: error('PostgreSQL unavailable (nothing was written) or request deadline exceeded'),
           },

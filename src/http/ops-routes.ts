@@ -12,12 +12,12 @@ export interface OpsDeps {
 }
 
 export function opsRoutes(app: TemplatedApp, ctx: WireContext, deps: OpsDeps): void {
-  app.get('/health', (res) => {
-    new Exchange(res, 'health', 'GET', ctx).send(200, HEALTHY);
+  app.get('/health', (res, req) => {
+    new Exchange(res, 'health', 'GET', ctx, req).send(200, HEALTHY);
   });
 
-  app.get('/ready', (res) => {
-    const ex = new Exchange(res, 'ready', 'GET', ctx);
+  app.get('/ready', (res, req) => {
+    const ex = new Exchange(res, 'ready', 'GET', ctx, req);
     ex.deadline();
     deps.readiness().then(
       (r) =>
@@ -31,8 +31,8 @@ export function opsRoutes(app: TemplatedApp, ctx: WireContext, deps: OpsDeps): v
     );
   });
 
-  app.get('/metrics', (res) => {
-    const ex = new Exchange(res, 'metrics', 'GET', ctx);
+  app.get('/metrics', (res, req) => {
+    const ex = new Exchange(res, 'metrics', 'GET', ctx, req);
     ex.deadline();
     deps.metricsText().then(
       ({ contentType, body }) => ex.send(200, body, contentType),

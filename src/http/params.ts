@@ -33,7 +33,7 @@ export const MAX_QUERY_BYTES = 1024;
 const DIGITS = /^[0-9]{1,16}$/;
 
 function integer(raw: string | undefined, fallback: number): number | undefined {
-  if (raw === undefined || raw === '') return fallback;
+  if (raw === undefined) return fallback;
   return DIGITS.test(raw) ? Number(raw) : undefined;
 }
 
@@ -55,9 +55,12 @@ export const parseLimit = (raw: string | undefined) => checked(limit, raw, LIMIT
 export const parsePage = (raw: string | undefined) => checked(page, raw, 1, 'page');
 export const parseBatchLimit = (raw: string | undefined) => checked(batchLimit, raw, BATCH_LIMIT_DEFAULT, 'limit');
 
+/** A key given twice: its value reads as empty, which no parameter accepts (an array is not a number). */
+const REPEATED = '';
+
 /**
- * `a=1&b=2` → Map. The first occurrence of a key wins. Percent-decoding is ours (uWS's getQuery(key)
- * decodes in place); a malformed escape makes the whole query invalid.
+ * `a=1&b=2` → Map. Percent-decoding is ours (uWS's getQuery(key) decodes in place); a malformed escape
+ * makes the whole query invalid, and a repeated key makes that parameter invalid.
  */
 export function parseQuery(raw: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
@@ -68,7 +71,7 @@ export function parseQuery(raw: string | undefined): Map<string, string> {
     const eq = pair.indexOf('=');
     const key = decode(eq === -1 ? pair : pair.slice(0, eq));
     const value = eq === -1 ? '' : decode(pair.slice(eq + 1));
-    if (!out.has(key)) out.set(key, value);
+    out.set(key, out.has(key) ? REPEATED : value);
   }
   return out;
 }

@@ -27,9 +27,8 @@ describe('user id', () => {
 });
 
 describe('limit, page and batch limit', () => {
-  it('apply the defaults when absent or empty', () => {
+  it('apply the defaults when absent', () => {
     expect(parseLimit(undefined)).toBe(10);
-    expect(parseLimit('')).toBe(10);
     expect(parsePage(undefined)).toBe(1);
     expect(parseBatchLimit(undefined)).toBe(20);
   });
@@ -43,6 +42,8 @@ describe('limit, page and batch limit', () => {
     [parseLimit, '0', 'limit'],
     [parseLimit, '51', 'limit'],
     [parseLimit, '5.5', 'limit'],
+    [parseLimit, '', 'limit'],
+    [parsePage, '', 'page'],
     [parsePage, '0', 'page'],
     [parsePage, '10001', 'page'],
     [parseBatchLimit, '101', 'limit'],
@@ -53,11 +54,14 @@ describe('limit, page and batch limit', () => {
 });
 
 describe('query string', () => {
-  it('decodes percent escapes and plus, and keeps the first of repeated keys', () => {
-    const q = parseQuery('limit=%35&x=a+b&limit=9&flag');
+  it('decodes percent escapes and plus', () => {
+    const q = parseQuery('limit=%35&x=a+b&flag');
     expect(q.get('limit')).toBe('5');
     expect(q.get('x')).toBe('a b');
     expect(q.get('flag')).toBe('');
+  });
+  it('makes a repeated parameter invalid rather than picking one of its values', () => {
+    rejects(() => parseLimit(parseQuery('limit=5&limit=9').get('limit')), 'invalid_parameter', 'Invalid limit parameter');
   });
   it('rejects a malformed escape', () => rejects(() => parseQuery('limit=%ZZ'), 'invalid_parameter', 'Invalid query parameter'));
 });
