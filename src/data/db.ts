@@ -17,6 +17,9 @@ export function connect(url: string, opts: DbOptions): Sql {
     idle_timeout: 60,
     connect_timeout: 5,
     onnotice: () => {},
+    // postgres.js waits up to 20 s (3^retries/100) before reconnecting after failures, which kept a
+    // restarted PostgreSQL (and the LISTEN connection) unused for that long. Retry within a second.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     // Ids are BIGINT; the API caps them at 2^53-1, so a JS number holds them exactly.
     types: {
       int8: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) },

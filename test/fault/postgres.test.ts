@@ -95,4 +95,19 @@ it('serves cached lists (stale past their TTL) while PostgreSQL is down, 503 for
   expect(Number(row!.n)).toBe(0);
   const accepted = await server.post('/users/1/watch-history', { content_id: 7 });
   expect(accepted.status).toBe(201);
+
+  // The primary's LISTEN connection came back too: a direct SQL write reaches every worker's cache.
+  // (CACHE_TTL is 1 s here, so the invalidation counter, not the list, is the evidence.)
+  const invalidations = async () =>
+    Number(/^cache_invalidations_total (\d+)$/m.exec((await server.get('/metrics')).text)?.[1] ?? 0);
+  const invalidatedBefore = await invalidations();
+  const writer = postgres(pg.url, { max: 1, onnotice: () => {} });
+  await writer`INSERT INTO user_watch_history (user_id, content_id) VALUES (3, 1)`;
+  await writer.end();
+  let invalidatedAfter = invalidatedBefore;
+  for (let i = 0; i < 50 && invalidatedAfter < invalidatedBefore + 2; i++) {
+    await sleep(100);
+    invalidatedAfter = await invalidations();
+  }
+  expect(invalidatedAfter).toBeGreaterThanOrEqual(invalidatedBefore + 2); // both workers
 });
