@@ -12,6 +12,7 @@ export type PrimaryToWorker =
   | { kind: 'rec:reply'; id: number; ok: true; contentType?: string; body?: string }
   | { kind: 'rec:reply'; id: number; ok: false; error: string }
   | { kind: 'rec:invalidate'; userId: number; id?: number }
+  | { kind: 'rec:invalidate-all' }
   | { kind: 'rec:shutdown' };
 
 export function isOurs(message: unknown): message is { kind: string } {

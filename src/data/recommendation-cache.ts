@@ -164,6 +164,17 @@ export class RecommendationCache {
   }
 
   /**
+   * Drops every L1 entry and marks every computation in flight as stale: for when invalidations may
+   * have been missed (the primary's LISTEN connection was re-established).
+   */
+  invalidateAllLocal(): void {
+    this.epoch += 1;
+    this.invalidatedAt.clear();
+    this.floor = this.epoch;
+    this.l1?.clear();
+  }
+
+  /**
    * Deletes the user's Redis entry and bumps its generation in one atomic step. When Redis cannot be
    * reached, the user is remembered and retried until it lands (at once on reconnect); until then this
    * process neither reads nor writes the user's Redis entry. Resolves false when it had to defer.

@@ -25,6 +25,11 @@ export class Singleflight<K, V> {
     this.#inflight.delete(key);
   }
 
+  /** Detaches every in-flight computation. */
+  forgetAll(): void {
+    this.#inflight.clear();
+  }
+
   /** Whether a computation for `key` is in flight (a caller would join it). */
   has(key: K): boolean {
     return this.#inflight.has(key);
