@@ -1,10 +1,19 @@
 /** The one module that creates Redis clients (ioredis). A cache: it must never make a request wait. */
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export type { Redis };
 
-export function connectRedis(url: string, opts: { commandTimeoutMs: number; log: Logger; name: string }): Redis {
+export interface RedisOptions {
+  commandTimeoutMs: number;
+  log: Logger;
+  name: string;
+  /** Counts failed commands and reports the connection state at scrape time. */
+  metrics?: Pick<Metrics, 'redisCommandErrors' | 'sources'>;
+}
+
+export function connectRedis(url: string, opts: RedisOptions): Redis {
   const redis = new Redis(url, {
     connectionName: opts.name,
     // No offline queue: while disconnected a command fails at once (a cache miss), it never waits.
@@ -12,8 +21,10 @@ export function connectRedis(url: string, opts: { commandTimeoutMs: number; log:
     maxRetriesPerRequest: 0,
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
     reconnectOnError: () => false,
+    // CLIENT SETINFO fails on Redis < 7.2 (ignored by ioredis, but a failed command on every connect).
+    disableClientInfo: true,
   });
   let up = false;
   redis.on('ready', () => {
@@ -28,5 +39,29 @@ export function connectRedis(url: string, opts: { commandTimeoutMs: number; log:
   redis.on('end', () => {
     up = false;
   });
+  if (opts.metrics) countCommandErrors(redis, opts.metrics);
   return redis;
+}
+
+const COUNTED = Symbol('counted');
+type CountedCommand = Parameters<Redis['sendCommand']>[0] & { [COUNTED]?: true };
+
+/**
+ * ioredis has no per-command error event, and every command (scripts, pipelines, timeouts, "connection
+ * down" refusals) passes through sendCommand: one rejection handler there sees every failure, whoever
+ * the caller is. The flag keeps a command resent after a reconnect from being counted twice.
+ */
+function countCommandErrors(redis: Redis, metrics: NonNullable<RedisOptions['metrics']>): void {
+  const errors = metrics.redisCommandErrors;
+  const countError = (): void => errors.inc();
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command: CountedCommand, stream?) => {
+    const result = send(command, stream);
+    if (command[COUNTED] === undefined) {
+      command[COUNTED] = true;
+      command.promise.then(undefined, countError);
+    }
+    return result;
+  };
+  metrics.sources.redisReady = () => redis.status === 'ready';
 }

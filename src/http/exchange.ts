@@ -44,8 +44,9 @@ export class Exchange {
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly started = performance.now();
-  /** Echoed as `x-request-id` and on every log line about this request. */
-  readonly id: string;
+  /** The caller's `X-Request-Id` when accepted, else '' and `seq` numbers a generated id. */
+  private readonly incomingId: string;
+  private readonly seq: number;
   /** The user the request is about, once parsed: context for error logs. */
   userId: number | undefined = undefined;
   private requestLog: Logger | undefined = undefined;
@@ -58,7 +59,10 @@ export class Exchange {
     private readonly ctx: WireContext,
     req?: HttpRequest,
   ) {
-    this.id = (ctx.requestIds ?? processRequestIds).take(req ? req.getHeader('x-request-id') : '');
+    const incoming = req ? req.getHeader('x-request-id') : '';
+    const accepted = RequestIds.accepts(incoming);
+    this.incomingId = accepted ? incoming : '';
+    this.seq = accepted ? 0 : (ctx.requestIds ?? processRequestIds).next();
     ctx.inFlight += 1;
     res.onAborted(() => {
       if (this.done) return;
@@ -68,6 +72,11 @@ export class Exchange {
 
   get finished(): boolean {
     return this.done;
+  }
+
+  /** Echoed as `x-request-id` and on every log line about this request (built when asked for). */
+  get id(): string {
+    return this.incomingId || (this.ctx.requestIds ?? processRequestIds).text(this.seq);
   }
 
   /** A logger whose lines carry this request's id; created on first use, so only when logging. */
@@ -92,7 +101,9 @@ export class Exchange {
     this.finish();
     const { res, ctx } = this;
     res.cork(() => {
-      res.writeStatus(STATUS_LINE[status] ?? String(status)).writeHeader('content-type', contentType).writeHeader('x-request-id', this.id);
+      // A generated id goes out as bytes from a reused buffer: no string per request.
+      const id = this.incomingId || (ctx.requestIds ?? processRequestIds).bytes(this.seq);
+      res.writeStatus(STATUS_LINE[status] ?? String(status)).writeHeader('content-type', contentType).writeHeader('x-request-id', id);
       if (headers) for (const name in headers) res.writeHeader(name, headers[name]!);
       res.end(body, closeConnection || ctx.draining);
     });

@@ -1,99 +1,285 @@
 /**
- * The one prom-client registry. Metric objects and their label children are created once at start-up
- * so the request path only calls inc()/observe() on prebuilt children.
+ * The one prom-client registry of a worker. Metric objects and their label children are created once at
+ * start-up; the request path only calls inc()/observe() on prebuilt children.
+ *
+ * Counters and histograms of the request path are our own collectors registered in the prom-client
+ * registry: a child is plain numbers, so inc() is one addition. prom-client's own children hash their
+ * label set into a new string and validate it on every call (about 0.2 µs and garbage per call; see
+ * scripts/bench-metrics.mjs). Ours publish in prom-client's JSON shape when the registry is read. Gauges are prom-client's; those
+ * whose numbers live elsewhere (scoring pool, PostgreSQL in-flight count, Redis connection) are read at
+ * scrape time through `sources`, which the worker wires once.
+ *
+ * The primary sums every worker's registry (AggregatorRegistry): counters and histograms add up, which is
+ * why every duration is a histogram (summaries do not aggregate). Per-worker gauges carry a `worker`
+ * label so the sum keeps them apart.
  */
 import client from 'prom-client';
 
 export const ROUTES = ['recommendations', 'batch', 'watch_history', 'health', 'ready', 'metrics', 'unknown'] as const;
 export type RouteName = (typeof ROUTES)[number];
 const METHODS = ['GET', 'POST', 'OTHER'] as const;
-const STATUSES = [200, 201, 400, 401, 404, 405, 413, 429, 500, 503] as const;
+const STATUSES = [200, 201, 400, 401, 404, 405, 413, 414, 415, 429, 500, 503] as const;
 
 export const CACHE_TIERS = ['l1', 'redis'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
 export const MODEL_RESULTS = ['success', 'failure', 'timeout', 'rejected'] as const;
+export const DB_QUERIES = ['user_signals', 'add_watch', 'user_page', 'ping'] as const;
+export type DbQuery = (typeof DB_QUERIES)[number];
+export const BATCH_STATUSES = ['success', 'failed'] as const;
 
+/** Scoring-pool numbers read at scrape time (ScoringPool.stats() fits). */
+export interface PoolGauges {
+  queueSize: number;
+  utilization: number;
+  inFlight: number;
+  capacity: number;
+}
 
+/** Where scrape-time gauges read from; unset sources report nothing. */
+export interface GaugeSources {
+  scoringPool?: () => PoolGauges;
+  /** Statements sent to PostgreSQL and not yet answered (postgres.js has no public pool statistics). */
+  dbInFlight?: () => number;
+  dbPoolSize?: number;
+  /** Whether the Redis client is connected and ready; unset when Redis is not configured. */
+  redisReady?: () => boolean;
+}
+
+/** One counter series: a number the hot path adds to, published when the registry is read. */
+export class CounterChild {
+  value = 0;
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
+
+  inc(by = 1): void {
+    this.value += by;
+  }
+}
+
+/** One histogram series: per-bucket counts (the last slot is above the top bound), sum and count. */
+export class HistogramChild {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    this.counts[i] = this.counts[i]! + 1;
+    this.sum += value;
+    this.count += 1;
+  }
+}
+
+type Labels = Record<string, string | number>;
+interface ExportedValue {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
+
+/** A family of precreated children, registered in prom-client's registry like any of its metrics. */
+abstract class Family<C extends { labels: Readonly<Record<string, string>> }> {
+  readonly aggregator = 'sum';
+  protected readonly children = new Map<string, C>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'histogram',
+    private readonly labelNames: readonly string[],
+    registry: client.Registry,
+  ) {
+    registry.registerMetric(this as unknown as client.Metric);
+  }
+
+  /** The child for these label values, created on first request (start-up) and reused after. */
+  labels(...values: string[]): C {
+    const key = values.join('\u0000');
+    let child = this.children.get(key);
+    if (!child) {
+      if (values.length !== this.labelNames.length) throw new Error(`${this.name}: expected labels ${this.labelNames.join(', ')}`);
+      child = this.create(Object.fromEntries(this.labelNames.map((n, i) => [n, values[i]!])));
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  /** prom-client's metric JSON (what Registry.metrics() formats and AggregatorRegistry sums). */
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExportedValue[] }> {
+    const values: ExportedValue[] = [];
+    for (const child of this.children.values()) this.export(child, values);
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  /** Registry.resetMetrics() calls this: every child back to zero (children stay, so do references). */
+  reset(): void {
+    for (const child of this.children.values()) this.zero(child);
+  }
+
+  protected abstract create(labels: Record<string, string>): C;
+  protected abstract export(child: C, into: ExportedValue[]): void;
+  protected abstract zero(child: C): void;
+}
+
+class Counter extends Family<CounterChild> {
+  constructor(opts: { name: string; help: string; labelNames?: string[] }, registry: client.Registry) {
+    super(opts.name, opts.help, 'counter', opts.labelNames ?? [], registry);
+  }
+
+  protected create(labels: Record<string, string>): CounterChild {
+    return new CounterChild(labels);
+  }
+
+  protected export(child: CounterChild, into: ExportedValue[]): void {
+    into.push({ labels: { ...child.labels }, value: child.value });
+  }
+
+  protected zero(child: CounterChild): void {
+    child.value = 0;
+  }
+}
+
+class Histogram extends Family<HistogramChild> {
+  private readonly bounds: readonly number[];
+
+  constructor(opts: { name: string; help: string; labelNames?: string[]; buckets: number[] }, registry: client.Registry) {
+    super(opts.name, opts.help, 'histogram', opts.labelNames ?? [], registry);
+    this.bounds = [...opts.buckets].sort((a, b) => a - b);
+  }
+
+  protected create(labels: Record<string, string>): HistogramChild {
+    return new HistogramChild(labels, this.bounds);
+  }
+
+  protected export(child: HistogramChild, into: ExportedValue[]): void {
+    const bucket = `${this.name}_bucket`;
+    let cumulative = 0;
+    for (let i = 0; i < this.bounds.length; i++) {
+      cumulative += child.counts[i]!;
+      into.push({ labels: { ...child.labels, le: this.bounds[i]! }, value: cumulative, metricName: bucket });
+    }
+    into.push({ labels: { ...child.labels, le: '+Inf' }, value: child.count, metricName: bucket });
+    into.push({ labels: { ...child.labels }, value: child.sum, metricName: `${this.name}_sum` });
+    into.push({ labels: { ...child.labels }, value: child.count, metricName: `${this.name}_count` });
+  }
+
+  protected zero(child: HistogramChild): void {
+    child.counts.fill(0);
+    child.sum = 0;
+    child.count = 0;
+  }
+}
+
+export interface QueryMetrics {
+  duration: HistogramChild;
+  errors: CounterChild;
+}
 
 export interface Metrics {
   registry: client.Registry;
   request(route: RouteName, method: string, status: number, seconds: number): void;
-  cache: Record<(typeof CACHE_TIERS)[number], Record<(typeof CACHE_RESULTS)[number], client.Counter.Internal>>;
-  invalidations: client.Counter.Internal;
-  coalesced: client.Counter.Internal;
-  model: Record<(typeof MODEL_RESULTS)[number], client.Counter.Internal>;
-  modelDuration: client.Histogram.Internal<string>;
-  fallbacks: Record<'failure' | 'timeout' | 'rejected', client.Counter.Internal>;
+  cache: Record<(typeof CACHE_TIERS)[number], Record<(typeof CACHE_RESULTS)[number], CounterChild>>;
+  invalidations: CounterChild;
+  coalesced: CounterChild;
+  model: Record<(typeof MODEL_RESULTS)[number], CounterChild>;
+  modelDuration: HistogramChild;
+  fallbacks: Record<'failure' | 'timeout' | 'rejected', CounterChild>;
   breakerState: client.Gauge.Internal<string>;
+  scoring: { wait: HistogramChild; run: HistogramChild };
+  db: Record<DbQuery, QueryMetrics>;
+  redisCommandErrors: CounterChild;
+  batch: { users: Record<(typeof BATCH_STATUSES)[number], CounterChild>; duration: HistogramChild };
+  sources: GaugeSources;
 }
 
-/** Worker-side metrics. `workerLabel` tells apart each worker's default (process) metrics. */
+const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const MODEL_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1];
+
+/** Worker-side metrics. `workerLabel` tells apart each worker's process metrics and gauges. */
 export function createMetrics(workerLabel: string): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, labels: { worker: workerLabel } });
+  // GC series appear at the first collection of each kind; zeroed now, a dashboard never lacks them.
+  const gc = registry.getSingleMetric('nodejs_gc_duration_seconds') as client.Histogram | undefined;
+  for (const kind of ['minor', 'major', 'incremental', 'weakcb']) gc?.zero({ kind, worker: workerLabel });
+  const sources: GaugeSources = {};
 
-  const requests = new client.Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests by route, method and status',
-    labelNames: ['route', 'method', 'status'],
-    registers: [registry],
-  });
-  const duration = new client.Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by route',
-    labelNames: ['route'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
-  const requestChildren = new Map<string, client.Counter.Internal>();
-  const durationChildren = new Map<string, client.Histogram.Internal<string>>();
+  const requests = new Counter(
+    { name: 'http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] },
+    registry,
+  );
+  const duration = new Histogram(
+    {
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by route (handler entry to response written)',
+      labelNames: ['route'],
+      buckets: FAST_BUCKETS,
+    },
+    registry,
+  );
+  // route → method → status → child: three property reads per request, no key string built.
+  type ByStatus = Record<number, CounterChild>;
+  const requestChildren = {} as Record<RouteName, Record<(typeof METHODS)[number], ByStatus>>;
+  const durationChildren = {} as Record<RouteName, HistogramChild>;
   for (const route of ROUTES) {
-    durationChildren.set(route, duration.labels(route));
+    durationChildren[route] = duration.labels(route);
+    requestChildren[route] = {} as Record<(typeof METHODS)[number], ByStatus>;
     for (const method of METHODS) {
-      for (const status of STATUSES) requestChildren.set(`${route} ${method} ${status}`, requests.labels(route, method, String(status)));
+      const byStatus: ByStatus = {};
+      for (const status of STATUSES) byStatus[status] = requests.labels(route, method, String(status));
+      requestChildren[route][method] = byStatus;
     }
   }
 
-  const cacheLookups = new client.Counter({
-    name: 'cache_lookups_total',
-    help: 'Recommendation cache lookups by tier and result',
-    labelNames: ['tier', 'result'],
-    registers: [registry],
-  });
+  const cacheLookups = new Counter(
+    { name: 'cache_lookups_total', help: 'Recommendation cache lookups by tier and result', labelNames: ['tier', 'result'] },
+    registry,
+  );
   const cache = Object.fromEntries(
     CACHE_TIERS.map((tier) => [tier, Object.fromEntries(CACHE_RESULTS.map((r) => [r, cacheLookups.labels(tier, r)]))]),
   ) as Metrics['cache'];
 
-  const invalidations = new client.Counter({
-    name: 'cache_invalidations_total',
-    help: 'Per-user cache invalidations applied by this worker',
-    registers: [registry],
-  }).labels();
-  const coalesced = new client.Counter({
-    name: 'singleflight_coalesced_total',
-    help: 'Requests that joined an in-flight computation for the same user',
-    registers: [registry],
-  }).labels();
+  const invalidations = new Counter(
+    {
+      name: 'cache_invalidations_total',
+      help: 'Per-user cache invalidations applied by this worker (own writes, relayed writes, NOTIFY)',
+    },
+    registry,
+  ).labels();
+  const coalesced = new Counter(
+    { name: 'singleflight_coalesced_total', help: 'Requests that joined an in-flight computation for the same user' },
+    registry,
+  ).labels();
 
-  const modelCalls = new client.Counter({
-    name: 'model_calls_total',
-    help: 'Scoring model calls by result',
-    labelNames: ['result'],
-    registers: [registry],
-  });
+  const modelCalls = new Counter(
+    { name: 'model_calls_total', help: 'Scoring model calls by result', labelNames: ['result'] },
+    registry,
+  );
   const model = Object.fromEntries(MODEL_RESULTS.map((r) => [r, modelCalls.labels(r)])) as Metrics['model'];
-  const modelDuration = new client.Histogram({
-    name: 'model_call_duration_seconds',
-    help: 'Scoring model call duration (successful calls)',
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1],
-    registers: [registry],
-  }).labels();
-  const fallbackCounter = new client.Counter({
-    name: 'recommendation_fallbacks_total',
-    help: 'Popularity-fallback lists served instead of model rankings, by reason',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
+  const modelDuration = new Histogram(
+    {
+      name: 'model_call_duration_seconds',
+      help: 'Scoring model call duration (successful calls, through the breaker)',
+      buckets: MODEL_BUCKETS,
+    },
+    registry,
+  ).labels();
+  const fallbackCounter = new Counter(
+    {
+      name: 'recommendation_fallbacks_total',
+      help: 'Popularity-fallback lists served instead of model rankings, by reason',
+      labelNames: ['reason'],
+    },
+    registry,
+  );
   const fallbacks = {
     failure: fallbackCounter.labels('failure'),
     timeout: fallbackCounter.labels('timeout'),
@@ -105,14 +291,115 @@ export function createMetrics(workerLabel: string): Metrics {
     labelNames: ['worker'],
     registers: [registry],
   }).labels(workerLabel);
+  breakerState.set(0);
 
-  const other = (route: RouteName, status: number) => requestChildren.get(`${route} OTHER ${status}`);
+  const scoring = {
+    wait: new Histogram(
+      {
+        name: 'scoring_task_wait_seconds',
+        help: 'Scoring task time outside the thread: queue and hand-off (completed tasks)',
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      },
+      registry,
+    ).labels(),
+    run: new Histogram(
+      {
+        name: 'scoring_task_run_seconds',
+        help: 'Scoring task time on a thread: simulated model latency and scoring (completed tasks)',
+        buckets: MODEL_BUCKETS,
+      },
+      registry,
+    ).labels(),
+  };
+  const workerGauge = (name: string, help: string, read: () => number | undefined) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ['worker'],
+      registers: [registry],
+      collect() {
+        const value = read();
+        if (value !== undefined) this.labels(workerLabel).set(value);
+      },
+    });
+  workerGauge('scoring_pool_queue_size', 'Scoring tasks waiting for a thread slot', () => sources.scoringPool?.().queueSize);
+  workerGauge(
+    'scoring_pool_utilization_ratio',
+    "Share of the pool threads' time spent running tasks since start (Piscina's estimate)",
+    () => sources.scoringPool?.().utilization,
+  );
+  workerGauge(
+    'scoring_pool_tasks_in_flight',
+    'Scoring tasks submitted and not yet settled (queued or running)',
+    () => sources.scoringPool?.().inFlight,
+  );
+  workerGauge(
+    'scoring_pool_capacity',
+    'Scoring tasks the pool runs at once (threads x tasks per thread)',
+    () => sources.scoringPool?.().capacity,
+  );
+
+  const dbDuration = new Histogram(
+    {
+      name: 'db_query_duration_seconds',
+      help: 'PostgreSQL statement duration by query (failed ones included)',
+      labelNames: ['query'],
+      buckets: FAST_BUCKETS,
+    },
+    registry,
+  );
+  const dbErrors = new Counter(
+    {
+      name: 'db_query_errors_total',
+      help: 'PostgreSQL statements that failed (connection, timeout, server error; not constraint violations)',
+      labelNames: ['query'],
+    },
+    registry,
+  );
+  const db = Object.fromEntries(
+    DB_QUERIES.map((q) => [q, { duration: dbDuration.labels(q), errors: dbErrors.labels(q) }]),
+  ) as Metrics['db'];
+  workerGauge(
+    'db_queries_in_flight',
+    'PostgreSQL statements sent and not yet answered (postgres.js runs at most db_pool_connections at once)',
+    () => sources.dbInFlight?.(),
+  );
+  workerGauge('db_pool_connections', 'PostgreSQL connections this worker may open (DB_POOL_SIZE)', () => sources.dbPoolSize);
+
+  const redisCommandErrors = new Counter(
+    { name: 'redis_command_errors_total', help: 'Redis commands that failed (timeout, connection down, server error)' },
+    registry,
+  ).labels();
+  workerGauge('redis_connected', 'Redis client per worker: 1 ready, 0 not (absent when REDIS_URL is unset)', () => {
+    const ready = sources.redisReady;
+    return ready ? (ready() ? 1 : 0) : undefined;
+  });
+
+  const batchUsers = new Counter(
+    { name: 'batch_users_total', help: 'Users processed by batch requests, by status', labelNames: ['status'] },
+    registry,
+  );
+  const batch = {
+    users: Object.fromEntries(BATCH_STATUSES.map((s) => [s, batchUsers.labels(s)])) as Metrics['batch']['users'],
+    duration: new Histogram(
+      {
+        name: 'batch_duration_seconds',
+        help: 'Duration of one batch page (user list query and every user computation)',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      },
+      registry,
+    ).labels(),
+  };
+
   return {
     registry,
     request(route, method, status, seconds) {
-      const child = requestChildren.get(`${route} ${method} ${status}`) ?? other(route, status) ?? requests.labels(route, method, String(status));
-      child.inc();
-      durationChildren.get(route)!.observe(seconds);
+      const byMethod = requestChildren[route];
+      const known = byMethod[method as (typeof METHODS)[number]];
+      const byStatus = known ?? byMethod.OTHER;
+      // A status outside STATUSES gets its child once, then reuses it.
+      (byStatus[status] ??= requests.labels(route, known ? method : 'OTHER', String(status))).inc();
+      durationChildren[route].observe(seconds);
     },
     cache,
     invalidations,
@@ -121,5 +408,10 @@ export function createMetrics(workerLabel: string): Metrics {
     modelDuration,
     fallbacks,
     breakerState,
+    scoring,
+    db,
+    redisCommandErrors,
+    batch,
+    sources,
   };
 }
