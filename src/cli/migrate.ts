@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate, type MigrateDirection } from '../data/migrate.js';
-import { runCli, stopOnSignal } from './run.js';
+import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
 
-const USAGE = `Usage: node dist/cli/migrate.js <up|down|status> [--steps N]
+const USAGE = `Usage: npm run migrate -- <up|down|status> [--steps N]
 
 Applies, reverts or lists the SQL migrations in migrations/.
 
@@ -64,10 +64,15 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
+  if (urlProblem) {
+    process.stderr.write(`error: ${urlProblem}\n`);
+    return 2;
+  }
   const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
   const db = await databaseFromEnv(process.env, log);
   stopOnSignal(db.stop);
-  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  const sql = postgres(db.url, { max: 2, connect_timeout: 10, onnotice: () => {} });
   try {
     const result = await migrate(sql, args.direction, { steps: args.steps });
     if (args.direction === 'status') {

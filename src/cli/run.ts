@@ -9,14 +9,50 @@ export function stopOnSignal(stop: () => Promise<void>): void {
   }
 }
 
-/** Runs a command's main; its number is the exit code, a throw prints `error: …` and exits 1. */
+/** A DATABASE_URL the PostgreSQL client cannot use is a usage error (exit 2), like the service's check. */
+export function databaseUrlProblem(url: string | undefined): string | undefined {
+  if (url === undefined || url === '') return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) return 'DATABASE_URL must start with postgres:// or postgresql://';
+  try {
+    new URL(url);
+  } catch {
+    return 'DATABASE_URL is not a valid URL';
+  }
+  return undefined;
+}
+
+/** Failing to reach or log in to PostgreSQL, as opposed to a failing statement. */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ECONNRESET', 'CONNECT_TIMEOUT', '28P01', '28000', '3D000']);
+
+/** `host:port/database` of a PostgreSQL URL: never its credentials. */
+function where(url: string | undefined): string {
+  if (!url) return 'the embedded PostgreSQL';
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+function describe(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONNECT_CODES.has(code)) {
+    return `cannot connect to PostgreSQL at ${where(process.env.DATABASE_URL)}: ${message} (check DATABASE_URL)`;
+  }
+  return message;
+}
+
+/** Runs a command's main; its number is the exit code, a throw prints `error: …` (no stack) and exits 1. */
 export function runCli(main: () => Promise<number>): void {
   main().then(
     (code) => {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`error: ${describe(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -4,16 +4,17 @@ import postgres from 'postgres';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
 import { DEFAULT_SEED, DEFAULT_SEED_SIZE, seed, type SeedOptions, type SeedProgress } from '../data/seed.js';
-import { runCli, stopOnSignal } from './run.js';
+import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
 
-const USAGE = `Usage: node dist/cli/seed.js [--users N] [--content N] [--events N] [--seed S] [--reset]
+const USAGE = `Usage: npm run seed -- [--users N] [--content N] [--events N] [--seed S] [--reset]
 
 Loads deterministic test data (same options, identical rows). Runs migrations up first.
 
 Options:
   --users N     users to create (default ${DEFAULT_SEED_SIZE.users})
   --content N   titles to create (default ${DEFAULT_SEED_SIZE.content})
-  --events N    watch events to create (default ${DEFAULT_SEED_SIZE.events}); at most users × content
+  --events N    watch events to create (default ${DEFAULT_SEED_SIZE.events}, or users × content when
+                that is smaller); at most users × content
   --seed S      PRNG seed (default ${DEFAULT_SEED})
   --reset       replace existing data (truncates users, content and user_watch_history)
   --help        show this help
@@ -56,10 +57,13 @@ function parse(argv: string[]): SeedOptions | 'help' {
   }
   const v = parsed.values;
   if (v.help) return 'help';
+  const users = count('users', v.users, DEFAULT_SEED_SIZE.users);
+  const content = count('content', v.content, DEFAULT_SEED_SIZE.content);
   const opts: SeedOptions = {
-    users: count('users', v.users, DEFAULT_SEED_SIZE.users),
-    content: count('content', v.content, DEFAULT_SEED_SIZE.content),
-    events: count('events', v.events, DEFAULT_SEED_SIZE.events),
+    users,
+    content,
+    // Without --events: the default, or every pair when a small catalog has fewer (`--users 2` just works).
+    events: count('events', v.events, Math.min(DEFAULT_SEED_SIZE.events, users * content)),
     seed: count('seed', v.seed, DEFAULT_SEED),
     reset: v.reset ?? false,
   };
@@ -136,10 +140,15 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
+  if (urlProblem) {
+    process.stderr.write(`error: ${urlProblem}\n`);
+    return 2;
+  }
   const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
   const db = await databaseFromEnv(process.env, log);
   stopOnSignal(db.stop);
-  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  const sql = postgres(db.url, { max: 2, connect_timeout: 10, onnotice: () => {} });
   const progress = progressReporter(process.stderr);
   try {
     const { ran } = await migrate(sql, 'up', { log });

@@ -1,12 +1,17 @@
 /**
  * The node:cluster primary: never serves HTTP. It prepares the database (embedded PostgreSQL when no
  * DATABASE_URL, migrations under an advisory lock, default seed), forks the HTTP workers, restarts crashed
- * ones with backoff, relays cache invalidations (API writes and PostgreSQL NOTIFY), aggregates metrics and
- * shuts everything down in order on SIGTERM/SIGINT.
+ * ones with backoff, replaces all of them one at a time on SIGUSR2 (zero-downtime rolling restart), relays
+ * cache invalidations (API writes, PostgreSQL NOTIFY, write barriers with other instances), aggregates
+ * metrics and shuts everything down in order on SIGTERM/SIGINT.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
+import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import { connect, type Sql } from '../data/db.js';
 import { resolveDataDir, startEmbeddedPostgres } from '../data/embedded-postgres.js';
@@ -20,14 +25,30 @@ import { isOurs, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
 const ACK_TIMEOUT_MS = 1500;
 const STABLE_AFTER_MS = 30_000;
 
+/** How long a rolling restart waits for a replacement worker to listen before it gives up. */
+const ROLL_LISTEN_TIMEOUT_MS = 60_000;
+const MAIN_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
+
 interface Pending {
   waiting: Set<number>;
   done: () => void;
   timer: NodeJS.Timeout;
 }
 
+interface Tracked {
+  worker: Worker;
+  /** WORKER_INDEX: reused by the restarted or replacing worker (metrics label, log role). */
+  index: number;
+  startedAt: number;
+  /** Told to drain by us (rolling restart): its exit is expected, not a crash. */
+  retiring: boolean;
+}
+
 export async function runPrimary(config: Config): Promise<void> {
   const log = createLogger(config.LOG_LEVEL, 'primary');
+  // SIGUSR2 would otherwise terminate the process: until the workers listen, a restart request is ignored.
+  let rollingRestart = (): void => log.warn('rolling restart requested before the service was ready: ignored');
+  process.on('SIGUSR2', () => rollingRestart());
   let stopEmbedded: (() => Promise<void>) | undefined;
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
@@ -55,10 +76,13 @@ export async function runPrimary(config: Config): Promise<void> {
     ? connectRedis(config.REDIS_URL, { commandTimeoutMs: 1000, log, name: 'rec-primary' })
     : null;
   const aggregator = new AggregatorRegistry();
+  // Instance-wide rate-limit counts when there is no Redis to share them (workers use RateLimiterCluster).
+  if (config.RATE_LIMIT_POINTS > 0 && !config.REDIS_URL) new RateLimiterClusterMaster();
   const supervisor = new Supervisor(config, databaseUrl, log);
 
-  // Writers other than our API (psql, ETL) invalidate through the trigger's NOTIFY.
-  const listener = await listenForWrites(sql, redis, config, supervisor, log);
+  // Every writer (API, psql, ETL, other instances) invalidates through the trigger's NOTIFY.
+  const relay = new InvalidationRelay(sql, databaseUrl, supervisor, redis, config, log);
+  await relay.start();
 
   supervisor.onRequest = async (worker, message) => {
     if (message.op === 'metrics') {
@@ -69,7 +93,7 @@ export async function runPrimary(config: Config): Promise<void> {
         reply(worker, { kind: 'rec:reply', id: message.id, ok: false, error: (err as Error).message });
       }
     } else {
-      await supervisor.broadcastInvalidation(message.userId);
+      await Promise.all([supervisor.broadcastInvalidation(message.userId), relay.afterWrite()]);
       reply(worker, { kind: 'rec:reply', id: message.id, ok: true });
     }
   };
@@ -78,6 +102,7 @@ export async function runPrimary(config: Config): Promise<void> {
   await supervisor.allListening();
   log.info({ port: config.PORT, workers: config.WORKERS }, 'service ready');
   process.send?.('ready'); // pm2 wait_ready
+  rollingRestart = () => void supervisor.rollingRestart();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -85,7 +110,7 @@ export async function runPrimary(config: Config): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: draining workers');
     await supervisor.stop(config.SHUTDOWN_TIMEOUT_MS + 2000);
-    await listener?.unlisten().catch(() => {});
+    await relay.stop();
     await Promise.allSettled([sql.end({ timeout: 2 }), redis?.quit()]);
     await stopEmbedded?.();
     log.info('stopped');
@@ -99,33 +124,158 @@ function reply(worker: Worker, message: PrimaryToWorker): void {
   if (worker.isConnected()) worker.send(message);
 }
 
-async function listenForWrites(sql: Sql, redis: Redis | null, config: Config, supervisor: Supervisor, log: Logger) {
-  try {
-    return await sql.listen('watch_history', (payload) => {
-      const userId = Number(payload);
-      if (!Number.isSafeInteger(userId)) return;
-      supervisor.broadcastInvalidation(userId, false);
-      if (redis) {
-        invalidateSharedEntry(redis, userId, config.CACHE_TTL).catch((err: Error) =>
-          log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed'),
-        );
-      }
+const LISTENER_PREFIX = 'recsvc-listener:';
+const WRITES_CHANNEL = 'watch_history';
+const BARRIER_CHANNEL = 'recsvc_barrier';
+const BARRIER_ACK_CHANNEL = 'recsvc_barrier_ack';
+
+/**
+ * Cache invalidation from PostgreSQL, within this instance and across instances (README "Cache consistency").
+ *
+ * Every primary LISTENs on one dedicated connection, visible in pg_stat_activity as
+ * `recsvc-listener:<instance>`. A `watch_history` notification (the trigger: any writer) is relayed to this
+ * instance's workers and awaited to their acknowledgements. After an API write commits, `afterWrite()`
+ * NOTIFYs a barrier when other instances listen. PostgreSQL delivers notifications in commit order, so a
+ * peer receives the barrier after the write's own notification; it answers once every invalidation it
+ * received before the barrier is acknowledged by its workers. The write is answered when every peer that
+ * listened at that moment has answered: after a 201, no instance serves a list cached before the write.
+ */
+class InvalidationRelay {
+  /** Names this instance's listener session; random, so restarts and hosts never collide. */
+  readonly instance = randomBytes(6).toString('hex');
+  private readonly listenSql: Sql;
+  private readonly relaying = new Set<Promise<void>>();
+  private readonly barriers = new Map<string, { waiting: Set<string>; done: () => void; timer: NodeJS.Timeout }>();
+  private nextBarrier = 1;
+  private listens = 0;
+
+  constructor(
+    private readonly sql: Sql,
+    databaseUrl: string,
+    private readonly supervisor: Supervisor,
+    private readonly redis: Redis | null,
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.listenSql = connect(databaseUrl, { max: 1, application: LISTENER_PREFIX + this.instance });
+  }
+
+  async start(): Promise<void> {
+    try {
+      // One connection carries the three channels, so their notifications keep their commit order.
+      await this.listenSql.listen(WRITES_CHANNEL, (p) => this.onWrite(p), () => this.onListen());
+      await this.listenSql.listen(BARRIER_CHANNEL, (p) => this.onBarrier(p));
+      await this.listenSql.listen(BARRIER_ACK_CHANNEL, (p) => this.onBarrierAck(p));
+      this.log.info({ instance: this.instance }, 'listening for watch-history writes');
+    } catch (err) {
+      this.log.error({ err }, 'LISTEN failed: only this instance\'s API writes invalidate its caches');
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.listenSql.end({ timeout: 1 }).catch(() => {});
+  }
+
+  /** Resolves once every other instance has dropped what it cached before the write that just committed. */
+  async afterWrite(): Promise<void> {
+    let peers: string[];
+    try {
+      const rows = await this.sql<{ name: string }[]>`
+        SELECT DISTINCT application_name AS name FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name LIKE ${LISTENER_PREFIX + '%'}`;
+      peers = rows.map((r) => r.name.slice(LISTENER_PREFIX.length)).filter((p) => p !== this.instance);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'cannot list other instances: write acknowledged without them');
+      return;
+    }
+    if (peers.length === 0) return;
+    const id = String(this.nextBarrier++);
+    await new Promise<void>((resolve) => {
+      const waiting = new Set(peers);
+      const timer = setTimeout(() => {
+        this.barriers.delete(id);
+        this.log.error({ missing: [...waiting] }, 'write not acknowledged by every instance');
+        resolve();
+      }, ACK_TIMEOUT_MS);
+      this.barriers.set(id, { waiting, timer, done: resolve });
+      this.sql.notify(BARRIER_CHANNEL, `${this.instance}:${id}`).catch((err: Error) => {
+        this.log.error({ err: err.message }, 'barrier NOTIFY failed: write acknowledged without other instances');
+        this.settle(id);
+      });
     });
-  } catch (err) {
-    log.error({ err }, 'LISTEN watch_history failed: only API writes invalidate caches');
-    return undefined;
+  }
+
+  private onListen(): void {
+    this.listens += 1;
+    // Notifications sent while the connection was down are lost: any cached list may predate a write.
+    if (this.listens > 1) {
+      this.log.warn('LISTEN connection re-established: workers drop every cached list (invalidations may have been missed)');
+      this.supervisor.broadcastInvalidateAll();
+    }
+  }
+
+  private onWrite(payload: string): void {
+    const userId = Number(payload);
+    if (!Number.isSafeInteger(userId)) return;
+    const relayed: Promise<void> = this.supervisor
+      .broadcastInvalidation(userId)
+      .finally(() => this.relaying.delete(relayed));
+    this.relaying.add(relayed);
+    if (this.redis) {
+      invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL).catch((err: Error) =>
+        this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed'),
+      );
+    }
+  }
+
+  private onBarrier(payload: string): void {
+    if (payload.startsWith(`${this.instance}:`)) return; // ours: our workers are told directly
+    const before = [...this.relaying];
+    void Promise.all(before)
+      .then(() => this.sql.notify(BARRIER_ACK_CHANNEL, `${payload}:${this.instance}`))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'barrier acknowledgement failed'));
+  }
+
+  private onBarrierAck(payload: string): void {
+    const [origin, id, peer] = payload.split(':');
+    if (origin !== this.instance || id === undefined || peer === undefined) return;
+    const entry = this.barriers.get(id);
+    if (!entry) return;
+    entry.waiting.delete(peer);
+    if (entry.waiting.size === 0) this.settle(id);
+  }
+
+  private settle(id: string): void {
+    const entry = this.barriers.get(id);
+    if (!entry) return;
+    this.barriers.delete(id);
+    clearTimeout(entry.timer);
+    entry.done();
   }
 }
 
-/** Forks and watches the HTTP workers. */
+/** Linux ≥ 5.14 hands connections queued on a closing listen socket to another socket of its port. */
+function migratesQueuedConnections(): boolean | undefined {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() !== '0';
+  } catch {
+    return undefined; // not Linux, or an older kernel: nothing to tell
+  }
+}
+
+/**
+ * Forks and watches the HTTP workers: restarts crashed ones (backoff), replaces all of them one at a time
+ * on request (rolling restart), relays acknowledged invalidations, stops them in order.
+ */
 class Supervisor {
   onRequest: (worker: Worker, message: Extract<WorkerToPrimary, { kind: 'rec:request' }>) => Promise<void> = async () => {};
+  private readonly workers = new Map<number, Tracked>();
   private readonly listening = new Set<number>();
   private readonly pending = new Map<number, Pending>();
-  private readonly startedAt = new Map<number, number>();
   private nextAck = 1;
   private crashes = 0;
   private stopping = false;
+  private rolling = false;
   private readyWaiters: (() => void)[] = [];
 
   constructor(
@@ -135,6 +285,8 @@ class Supervisor {
   ) {}
 
   start(): void {
+    // Workers run main.js itself, not whatever launched the primary (pm2 starts it through its own wrapper).
+    cluster.setupPrimary({ exec: MAIN_SCRIPT });
     for (let i = 0; i < this.config.WORKERS; i++) this.fork(i);
   }
 
@@ -165,24 +317,106 @@ class Supervisor {
     });
   }
 
+  /** Tells every worker to drop all its cached lists (invalidations may have been missed). */
+  broadcastInvalidateAll(): void {
+    for (const w of Object.values(cluster.workers ?? {})) {
+      if (w?.isConnected()) w.send({ kind: 'rec:invalidate-all' } satisfies PrimaryToWorker);
+    }
+  }
+
+  /**
+   * Zero-downtime replacement of every worker, one at a time: fork the new one, wait until it listens
+   * (SO_REUSEPORT: old and new share the port), then drain the old one and wait for its exit. A
+   * replacement that fails to listen aborts the roll; the workers not yet replaced keep serving.
+   */
+  async rollingRestart(): Promise<void> {
+    if (this.stopping) return;
+    if (this.rolling) {
+      this.log.warn('rolling restart already in progress: signal ignored');
+      return;
+    }
+    this.rolling = true;
+    const started = Date.now();
+    const generation = [...this.workers.values()].filter((t) => !t.retiring).sort((a, b) => a.index - b.index);
+    this.log.info({ workers: generation.length }, 'rolling restart started');
+    if (migratesQueuedConnections() === false) {
+      this.log.warn(
+        'net.ipv4.tcp_migrate_req is 0: connections queued on a retiring worker\'s listen socket are reset; set it to 1',
+      );
+    }
+    let replaced = 0;
+    try {
+      for (const old of generation) {
+        if (this.stopping) return;
+        if (!this.workers.has(old.worker.id)) continue; // exited meanwhile: its crash restart runs the new code
+        const swapStarted = Date.now();
+        const next = this.fork(old.index);
+        if (!(await this.untilListening(next.worker))) {
+          if (this.stopping) return;
+          this.log.error(
+            { index: old.index, replaced, remaining: generation.length - replaced },
+            'replacement worker did not start listening: rolling restart aborted, the other workers keep serving',
+          );
+          if (!next.worker.isDead()) await this.retire(next);
+          return;
+        }
+        await this.retire(old);
+        replaced += 1;
+        this.log.info(
+          { index: old.index, oldPid: old.worker.process.pid, newPid: next.worker.process.pid, ms: Date.now() - swapStarted },
+          'worker replaced',
+        );
+      }
+      this.log.info({ replaced, ms: Date.now() - started }, 'rolling restart finished');
+    } finally {
+      this.rolling = false;
+    }
+  }
+
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.isDead()) return resolve();
-            const kill = setTimeout(() => w.process.kill('SIGKILL'), timeoutMs);
-            w.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            if (w.isConnected()) w.send({ kind: 'rec:shutdown' } satisfies PrimaryToWorker);
-            else w.process.kill('SIGKILL');
-          }),
-      ),
-    );
+    await Promise.all(workers.map((w) => this.drain(w, timeoutMs)));
+  }
+
+  /** Asks a worker to drain and exit; SIGKILL if it has not exited within `timeoutMs`. */
+  private drain(w: Worker, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (w.isDead()) return resolve();
+      const kill = setTimeout(() => w.process.kill('SIGKILL'), timeoutMs);
+      w.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      if (w.isConnected()) w.send({ kind: 'rec:shutdown' } satisfies PrimaryToWorker);
+      else w.process.kill('SIGKILL');
+    });
+  }
+
+  /** Drains a worker we no longer want: its exit is not a crash and is never restarted. */
+  private retire(t: Tracked): Promise<void> {
+    t.retiring = true;
+    return this.drain(t.worker, this.config.SHUTDOWN_TIMEOUT_MS + 2000);
+  }
+
+  /** True once the worker reports listening; false if it exits first or takes longer than the limit. */
+  private untilListening(worker: Worker): Promise<boolean> {
+    if (this.listening.has(worker.id)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        resolve(ok);
+      };
+      const onMessage = (m: unknown): void => {
+        if (isOurs(m) && m.kind === 'rec:listening') finish(true);
+      };
+      const onExit = (): void => finish(false);
+      const timer = setTimeout(() => finish(false), ROLL_LISTEN_TIMEOUT_MS);
+      worker.on('message', onMessage);
+      worker.once('exit', onExit);
+    });
   }
 
   private ack(id: number, workerId: number): void {
@@ -195,9 +429,16 @@ class Supervisor {
     entry.done();
   }
 
-  private fork(index: number): void {
+  /** A worker we have not retired that still runs for this index (e.g. the replacement during a roll). */
+  private serves(index: number): boolean {
+    for (const t of this.workers.values()) if (t.index === index && !t.retiring) return true;
+    return false;
+  }
+
+  private fork(index: number): Tracked {
     const worker = cluster.fork({ WORKER_INDEX: String(index), RECSVC_DATABASE_URL: this.databaseUrl });
-    this.startedAt.set(worker.id, Date.now());
+    const tracked: Tracked = { worker, index, startedAt: Date.now(), retiring: false };
+    this.workers.set(worker.id, tracked);
     worker.on('message', (message: unknown) => {
       if (!isOurs(message)) return;
       const m = message as WorkerToPrimary;
@@ -211,15 +452,21 @@ class Supervisor {
       }
     });
     worker.on('exit', (code, signal) => {
+      this.workers.delete(worker.id);
       this.listening.delete(worker.id);
       for (const [id] of this.pending) this.ack(id, worker.id);
-      if (this.stopping) return;
-      const lived = Date.now() - (this.startedAt.get(worker.id) ?? 0);
-      this.startedAt.delete(worker.id);
+      if (this.stopping || tracked.retiring) return;
+      if (this.serves(index)) {
+        // Its replacement (rolling restart) is already running: nothing to restart.
+        this.log.warn({ index, code, signal }, 'worker exited while being replaced');
+        return;
+      }
+      const lived = Date.now() - tracked.startedAt;
       this.crashes = lived > STABLE_AFTER_MS ? 1 : this.crashes + 1;
       const delay = Math.min(100 * 2 ** (this.crashes - 1), 10_000);
       this.log.error({ index, code, signal, restartInMs: delay }, 'worker exited; restarting');
-      setTimeout(() => !this.stopping && this.fork(index), delay);
+      setTimeout(() => !this.stopping && !this.serves(index) && this.fork(index), delay);
     });
+    return tracked;
   }
 }
