@@ -187,6 +187,7 @@ async function load(
       events, 'user_watch_history', opts.events, progress);
 
     await restore(progress);
+    await refreshUserStats(tx);
     for (const table of TABLES) {
       await tx.unsafe(
         `SELECT setval(pg_get_serial_sequence('${table}', 'id'), COALESCE(max(id), 1), max(id) IS NOT NULL) FROM ${table}`,
@@ -199,6 +200,22 @@ async function load(
   // Planner statistics for the fresh data; outside the transaction so a failed seed leaves nothing to analyze.
   await sql`ANALYZE users, content, user_watch_history`;
   return { users: opts.users, content: opts.content, events: opts.events, elapsedMs: Date.now() - started };
+}
+
+/**
+ * The counts migration 0003 keeps by trigger (users per id block, events per user): its triggers were
+ * paused for the bulk load, so they are computed once from the loaded rows.
+ */
+async function refreshUserStats(tx: postgres.TransactionSql): Promise<void> {
+  const [{ present } = { present: false }] = await tx<{ present: boolean }[]>`
+    SELECT to_regclass('user_id_blocks') IS NOT NULL AND to_regclass('user_activity') IS NOT NULL AS present`;
+  if (!present) return;
+  await tx`TRUNCATE user_id_blocks, user_activity`;
+  await tx`
+    INSERT INTO user_id_blocks (block, n, before)
+    SELECT block, n, coalesce(sum(n) OVER (ORDER BY block ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+    FROM (SELECT id >> 10 AS block, count(*) AS n FROM users GROUP BY 1) b`;
+  await tx`INSERT INTO user_activity (user_id, events) SELECT user_id, count(*) FROM user_watch_history GROUP BY 1`;
 }
 
 /**

@@ -37,7 +37,7 @@ export interface ScoreOptions {
 }
 
 /** A kept candidate with its rounded score (the heap element). */
-interface Scored {
+export interface Scored {
   score: number;
   candidate: Candidate;
 }
@@ -51,6 +51,11 @@ function ranksBefore(scoreA: number, a: Candidate, scoreB: number, b: Candidate)
 
 /** Scores every candidate and returns the best `keep`, best first, in O(n log keep). */
 export function scoreCandidates(signals: UserSignals, opts: ScoreOptions): Recommendation[] {
+  return rankCandidates(signals, opts).map(({ score, candidate }) => toRecommendation(candidate, score));
+}
+
+/** scoreCandidates before the kept candidates become recommendations: the very candidate objects, scored. */
+export function rankCandidates(signals: UserSignals, opts: ScoreOptions): Scored[] {
   const keep = Math.max(0, Math.floor(opts.keep));
   if (keep === 0) return [];
   const pref = genrePreferences(signals.recentGenres);
@@ -79,7 +84,7 @@ export function scoreCandidates(signals: UserSignals, opts: ScoreOptions): Recom
   }
 
   heap.sort((x, y) => (ranksBefore(x.score, x.candidate, y.score, y.candidate) ? -1 : 1));
-  return heap.map(({ score, candidate }) => toRecommendation(candidate, score));
+  return heap;
 }
 
 /** The degraded ranking: candidates arrive popularity DESC, so the top `keep` are the first ones. */
@@ -88,7 +93,7 @@ export function popularityFallback(candidates: Candidate[], keep: number): Recom
   return candidates.slice(0, n).map((c) => toRecommendation(c, round3(c.popularity)));
 }
 
-function toRecommendation(c: Candidate, score: number): Recommendation {
+export function toRecommendation(c: Candidate, score: number): Recommendation {
   return { content_id: c.id, title: c.title, genre: c.genre, popularity_score: c.popularity, score };
 }
 

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ModelError } from '../domain/errors.js';
 import type { Recommendation, ScoringTask } from '../domain/types.js';
+import type { ScoredTask } from './task.js';
+import { packTask, restoreTitles, type PackedTask } from './wire.js';
 
 export interface ScoringPoolOptions {
   threads: number;
@@ -15,13 +17,27 @@ export interface ScoringPoolOptions {
   concurrentTasksPerThread: number;
   /** Pool-level errors (a thread crashing with no task on it, a close timeout); they must not go unheard. */
   onError?: (err: Error) => void;
+  /**
+   * Added to the scoring threads' OS niceness (0-19): when the cores are busy, the kernel then runs the
+   * HTTP event loops first and the scoring threads with what is left (the point of moving work off the
+   * event loop). 0 = same priority.
+   */
+  niceIncrement?: number;
+  /** Per completed task: seconds outside the thread (queue + hand-off) and on it. Called synchronously. */
+  onTimings?: (waitSeconds: number, runSeconds: number) => void;
 }
 
 export interface ScoringPoolStats {
+  /** Tasks waiting for a thread slot (every slot of every thread is taken). */
   queueSize: number;
+  /** Piscina's estimate: threads' run time since start over (elapsed time x threads). */
   utilization: number;
   threads: number;
   completed: number;
+  /** Tasks submitted and not yet settled (queued or running). */
+  inFlight: number;
+  /** Tasks the pool runs at once: threads x concurrentTasksPerThread. */
+  capacity: number;
 }
 
 export interface ScoringPool {
@@ -35,7 +51,8 @@ const NO_CAPACITY = new Set(['Task queue is at limit', 'No task queue available 
 
 export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   const threads = Math.max(1, Math.floor(opts.threads));
-  const pool = new Piscina<ScoringTask, Recommendation[]>({
+  const perThread = Math.max(1, Math.floor(opts.concurrentTasksPerThread));
+  const pool = new Piscina<PackedTask, ScoredTask>({
     // Resolved next to this file so it works from dist/ (and the worker loads compiled JS).
     filename: fileURLToPath(new URL('./task.js', import.meta.url)),
     minThreads: threads,
@@ -43,18 +60,35 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
     // Threads stay up for the life of the process: the first requests never pay a thread start-up.
     idleTimeout: Infinity,
     maxQueue: Math.max(0, Math.floor(opts.maxQueue)),
-    concurrentTasksPerWorker: Math.max(1, Math.floor(opts.concurrentTasksPerThread)),
+    concurrentTasksPerWorker: perThread,
+    niceIncrement: Math.max(0, Math.min(19, Math.floor(opts.niceIncrement ?? 0))),
   });
   // Without a listener an 'error' event would crash the process; in-flight tasks already reject on their own.
   pool.on('error', (err: Error) => opts.onError?.(err));
 
   // Piscina would quietly spawn fresh threads for a run() after close(); a closed pool stays closed.
   let closed = false;
+  let inFlight = 0;
+  const onTimings = opts.onTimings;
+  const run = async (task: ScoringTask): Promise<Recommendation[]> => {
+    if (closed) throw new ModelError('rejected', 'scoring pool is closed');
+    const submitted = performance.now();
+    inFlight += 1;
+    try {
+      // Packed: typed arrays moved, not 10k objects cloned on this event loop (see wire.ts).
+      const packed = packTask(task);
+      const { items, runMs, indexOf } = await pool.run(packed.task, { transferList: packed.transferList });
+      // The thread measured its own run time; everything else since submission was queue and hand-off.
+      onTimings?.(Math.max(0, performance.now() - submitted - runMs) / 1000, runMs / 1000);
+      return indexOf ? restoreTitles(items, indexOf, task.signals.candidates) : items;
+    } catch (err) {
+      throw toModelError(err);
+    } finally {
+      inFlight -= 1;
+    }
+  };
   return {
-    run: (task) =>
-      closed
-        ? Promise.reject(new ModelError('rejected', 'scoring pool is closed'))
-        : pool.run(task).catch((err: unknown) => Promise.reject(toModelError(err))),
+    run,
     close: () => {
       closed = true;
       return pool.close();
@@ -64,6 +98,8 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
       utilization: pool.utilization,
       threads: pool.threads.length,
       completed: pool.completed,
+      inFlight,
+      capacity: threads * perThread,
     }),
   };
 }

@@ -6,7 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/data/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
-const ALL = ['0001_schema', '0002_watch_history_notify'];
+const ALL = ['0001_schema', '0002_watch_history_notify', '0003_user_stats'];
+/** What 0003_user_stats adds: two count tables, their indexes, the triggers that keep them exact. */
+const STATS_INDEXES = ['idx_user_activity_events', 'idx_user_id_blocks_before', 'user_activity_pkey', 'user_id_blocks_pkey'];
+const STATS_TRIGGERS = [
+  'users_count_delete', 'users_count_insert', 'users_count_truncate', 'users_count_update',
+  'watch_history_count_delete', 'watch_history_count_insert', 'watch_history_count_truncate', 'watch_history_count_update',
+];
 const INDEXES = [
   'content_pkey',
   'idx_content_genre',
@@ -57,9 +63,9 @@ describe('migrate up', () => {
     const result = await migrate(db.sql, 'up');
 
     expect(result).toEqual({ applied: ALL, pending: [], ran: ALL });
-    expect(await tables(db.sql)).toEqual(['content', 'schema_migrations', 'user_watch_history', 'users']);
-    expect(await indexes(db.sql)).toEqual(INDEXES);
-    expect(await triggers(db.sql)).toEqual(['watch_history_notify']);
+    expect(await tables(db.sql)).toEqual(['content', 'schema_migrations', 'user_activity', 'user_id_blocks', 'user_watch_history', 'users']);
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES].sort());
+    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, 'watch_history_notify'].sort());
     const fks = await db.sql<{ name: string; def: string }[]>`
       SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
       WHERE contype = 'f' AND conrelid = 'user_watch_history'::regclass ORDER BY 1`;
@@ -79,7 +85,7 @@ describe('migrate up', () => {
   });
 
   it('applies only the next N with steps', async () => {
-    expect(await migrate(db.sql, 'up', { steps: 1 })).toEqual({ applied: ['0001_schema'], pending: ['0002_watch_history_notify'], ran: ['0001_schema'] });
+    expect(await migrate(db.sql, 'up', { steps: 1 })).toEqual({ applied: ['0001_schema'], pending: ALL.slice(1), ran: ['0001_schema'] });
     expect(await triggers(db.sql)).toEqual([]);
   });
 
@@ -116,7 +122,7 @@ describe('migrate status', () => {
     await migrate(db.sql, 'up', { steps: 1 });
     expect(await migrate(db.sql, 'status')).toEqual({
       applied: ['0001_schema'],
-      pending: ['0002_watch_history_notify'],
+      pending: ALL.slice(1),
       ran: [],
     });
   });
@@ -126,7 +132,12 @@ describe('migrate down', () => {
   it('reverts the newest migration first, one at a time by default', async () => {
     await migrate(db.sql, 'up');
 
-    expect(await migrate(db.sql, 'down')).toEqual({ applied: ['0001_schema'], pending: ['0002_watch_history_notify'], ran: ['0002_watch_history_notify'] });
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 2), pending: ['0003_user_stats'], ran: ['0003_user_stats'] });
+    expect(await tables(db.sql)).toEqual(['content', 'schema_migrations', 'user_watch_history', 'users']);
+    expect(await triggers(db.sql)).toEqual(['watch_history_notify']);
+    expect(await indexes(db.sql)).toEqual(INDEXES);
+
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ['0001_schema'], pending: ALL.slice(1), ran: ['0002_watch_history_notify'] });
     expect(await triggers(db.sql)).toEqual([]);
     const [fn] = await db.sql<{ exists: boolean }[]>`SELECT to_regproc('notify_watch_history') IS NOT NULL AS exists`;
     expect(fn!.exists).toBe(false);
@@ -144,7 +155,7 @@ describe('migrate down', () => {
     expect((await migrate(db.sql, 'down', { steps: 5 })).ran).toEqual([...ALL].reverse());
     expect(await tables(db.sql)).toEqual(['schema_migrations']);
     expect((await migrate(db.sql, 'up')).ran).toEqual(ALL);
-    expect(await indexes(db.sql)).toEqual(INDEXES);
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES].sort());
   });
 });
 
@@ -165,17 +176,17 @@ describe('migration files', () => {
 
     await expect(migrate(db.sql, 'status', { dir })).rejects.toThrow(/applied migration version\(s\) 0002 .* no file/);
     await expect(migrate(db.sql, 'down', { dir })).rejects.toThrow(/0002/);
-    expect(await triggers(db.sql)).toEqual(['watch_history_notify']); // nothing was reverted
+    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, 'watch_history_notify'].sort()); // nothing was reverted
   });
 
   it('rolls back a failing migration entirely and records nothing', async () => {
-    await writeFile(path.join(dir, '0003_broken.up.sql'), 'CREATE TABLE half_done (id int);\nSELECT 1/0;\n');
-    await writeFile(path.join(dir, '0003_broken.down.sql'), 'DROP TABLE half_done;\n');
+    await writeFile(path.join(dir, '0009_broken.up.sql'), 'CREATE TABLE half_done (id int);\nSELECT 1/0;\n');
+    await writeFile(path.join(dir, '0009_broken.down.sql'), 'DROP TABLE half_done;\n');
 
-    await expect(migrate(db.sql, 'up', { dir })).rejects.toThrow(/0003_broken failed and was rolled back: division by zero/);
+    await expect(migrate(db.sql, 'up', { dir })).rejects.toThrow(/0009_broken failed and was rolled back: division by zero/);
     expect(await ledger(db.sql)).toEqual(ALL); // the good ones before it stay applied
     expect(await tables(db.sql)).not.toContain('half_done');
-    expect((await migrate(db.sql, 'status', { dir })).pending).toEqual(['0003_broken']);
+    expect((await migrate(db.sql, 'status', { dir })).pending).toEqual(['0009_broken']);
   });
 
   it('orders versions numerically and logs what it runs', async () => {
@@ -232,5 +243,52 @@ describe('watch_history NOTIFY trigger', () => {
     } finally {
       await listener.end();
     }
+  });
+});
+
+describe('user stats (0003): counts kept exact by triggers', () => {
+  /** Both count tables against the rows they count: empty arrays mean every count is exact. */
+  async function mismatches(): Promise<{ blocks: unknown[]; activity: unknown[] }> {
+    const blocks = await db.sql`
+      SELECT coalesce(b.block, u.block) AS block, b.n AS kept, u.n AS actual, b.before AS kept_before, u.before AS actual_before
+      FROM (SELECT block, n, before FROM user_id_blocks WHERE n <> 0) b
+      FULL JOIN (SELECT block, n, coalesce(sum(n) OVER (ORDER BY block ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+                 FROM (SELECT id >> 10 AS block, count(*) AS n FROM users GROUP BY 1) c) u ON u.block = b.block
+      WHERE b.n IS DISTINCT FROM u.n OR b.before IS DISTINCT FROM u.before`;
+    const activity = await db.sql`
+      SELECT coalesce(a.user_id, w.user_id) AS user_id, a.events AS kept, w.n AS actual
+      FROM (SELECT user_id, events FROM user_activity WHERE events <> 0) a
+      FULL JOIN (SELECT user_id, count(*) AS n FROM user_watch_history GROUP BY 1) w ON w.user_id = a.user_id
+      WHERE a.events IS DISTINCT FROM w.n`;
+    return { blocks: [...blocks], activity: [...activity] };
+  }
+
+  it('follows inserts, id changes, deletes and truncation of users and watch events', async () => {
+    await migrate(db.sql, 'up', { steps: 2 });
+    // Rows that exist before the migration are counted by it.
+    await db.sql`INSERT INTO users (id, age) SELECT g, 30 FROM generate_series(1, 3000) g`;
+    await db.sql`INSERT INTO content (id, title, genre) SELECT g, 't' || g, 'drama' FROM generate_series(1, 50) g`;
+    await db.sql`INSERT INTO user_watch_history (user_id, content_id) SELECT 1 + g % 40, 1 + g % 50 FROM generate_series(1, 500) g`;
+    await migrate(db.sql, 'up');
+    expect(await mismatches()).toEqual({ blocks: [], activity: [] });
+
+    // A new session for the writes: each trigger function is planned afresh, as in any client's first write.
+    const writer = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await writer`INSERT INTO users (id, age) VALUES (5000, 1), (5001, 1), (1_000_000, 1)`;
+      await writer`UPDATE users SET id = 7000 WHERE id = 1500`;
+      await writer`UPDATE users SET age = 31 WHERE id < 100`;
+      await writer`DELETE FROM users WHERE id BETWEEN 1000 AND 1100 OR id = 2`; // cascades to user 2's events
+      await writer`INSERT INTO user_watch_history (user_id, content_id) VALUES (3, 1), (3, 2), (5000, 3)`;
+      await writer`UPDATE user_watch_history SET user_id = 4 WHERE user_id = 5`;
+      await writer`DELETE FROM user_watch_history WHERE user_id = 6`;
+      expect(await mismatches()).toEqual({ blocks: [], activity: [] });
+    } finally {
+      await writer.end();
+    }
+    await db.sql`TRUNCATE users, user_watch_history`;
+    const [left] = await db.sql<{ blocks: number; activity: number }[]>`
+      SELECT (SELECT count(*)::int FROM user_id_blocks) AS blocks, (SELECT count(*)::int FROM user_activity) AS activity`;
+    expect(left).toEqual({ blocks: 0, activity: 0 });
   });
 });

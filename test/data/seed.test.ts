@@ -212,8 +212,15 @@ describe('a mid-size seed (2000 users, 500 titles, 20000 events)', () => {
              (SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated
                 AND conname IN ('user_watch_history_user_id_fkey', 'user_watch_history_content_id_fkey'))::int AS fks,
              (SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'watch_history_notify') AS trigger`;
-    expect(row).toEqual({ indexes: 8, fks: 2, trigger: 'O' });
+    expect(row).toEqual({ indexes: 10, fks: 2, trigger: 'O' }); // 8 of 0001 + idx_user_activity_events, idx_user_id_blocks_before (0003)
     expect(await nextIds(db.sql)).toEqual([2001, 501, 20_001]);
+    // The counts of 0003, whose triggers were paused for the load, are computed from the loaded rows.
+    const [stats] = await db.sql<{ users: number; events: number; active: number; paused: number }[]>`
+      SELECT (SELECT (before + n)::int FROM user_id_blocks ORDER BY block DESC LIMIT 1) AS users, (SELECT sum(events)::int FROM user_activity) AS events,
+             (SELECT count(*)::int FROM user_activity) AS active,
+             (SELECT count(*)::int FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'D') AS paused`;
+    const [{ active }] = await db.sql<{ active: number }[]>`SELECT count(DISTINCT user_id)::int AS active FROM user_watch_history`;
+    expect(stats).toEqual({ users: 2000, events: 20_000, active, paused: 0 });
     await expect(db.sql`INSERT INTO user_watch_history (user_id, content_id) VALUES (1, 501)`).rejects.toMatchObject({
       constraint_name: 'user_watch_history_content_id_fkey',
     });

@@ -1,0 +1,517 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the service under autocannon, scenario by scenario, each row a ratio to a reference
+ * measured in the same run (a bare-uWS ceiling server, or `pgbench -S` for the cold path), so other load
+ * on the machine moves both sides alike. Markdown table on stdout, JSON under bench/results/.
+ *
+ * Environment:
+ *   BENCH_SCENARIOS   comma list (default all): hot,redis,cold,model,coalesce,batch,write-mix,big-catalog
+ *   BENCH_DURATION    seconds per measured load (default 10)
+ *   BENCH_CONNECTIONS connections of the hot/redis/cold loads (default 64)
+ *   BENCH_WORKERS     HTTP workers of the service and the ceiling (default: cores)
+ *   BENCH_PROFILE     1: run the hot and cold services under `node --cpu-prof` (workers inherit it) and print the top
+ *                     (or a comma list of the services to profile, e.g. big-catalog-pool,model)
+ *                     self-time functions of their HTTP workers and scoring threads (slower: profile runs)
+ *   BENCH_ENV         extra service settings for every scenario, `NAME=value,NAME=value` (a scenario's
+ *                     own settings win), e.g. BENCH_ENV=SCORING_INLINE_MAX_CANDIDATES=0
+ *   BENCH_URL         measure a running service instead of starting one per scenario (its configuration
+ *                     is then whatever it runs with; scenarios that need metrics or env switches say so)
+ *   BENCH_USERS / BENCH_CONTENT / BENCH_EVENTS   data set (default 1,000,000 / 100,000 / 20,000,000),
+ *                     seeded once into bench/.data/pg and reused; BENCH_DATABASE_URL uses your own database
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import postgres from 'postgres';
+import { benchPostgres, ensureDataset, ROOT } from './lib/pg.mjs';
+import { distinctUsers, load, userMix } from './lib/load.mjs';
+import { get, perWorker, scrape, startCeiling, startRedis, startService, sum } from './lib/service.mjs';
+import { formatSummary, summarize } from './profile-summary.mjs';
+
+const run = promisify(execFile);
+const ALL = ['hot', 'redis', 'cold', 'model', 'coalesce', 'batch', 'write-mix', 'big-catalog'];
+const selected = new Set((process.env.BENCH_SCENARIOS || ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of selected) if (!ALL.includes(s)) throw new Error(`unknown scenario "${s}"; known: ${ALL.join(', ')}`);
+const DURATION = Number(process.env.BENCH_DURATION || 10);
+const WARMUP = Math.max(1, Math.min(3, Math.round(DURATION / 4)));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
+const WORKERS = Number(process.env.BENCH_WORKERS || os.availableParallelism());
+/** BENCH_PROFILE=1 profiles the hot and cold services; a comma list names the services to profile. */
+const PROFILE = /^(1|true|yes)$/i.test(process.env.BENCH_PROFILE ?? '')
+  ? ['hot', 'cold', 'cold-inline-small']
+  : (process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const TARGET = process.env.BENCH_URL?.replace(/\/$/, '');
+const EXTRA_ENV = Object.fromEntries(
+  (process.env.BENCH_ENV ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1)]),
+);
+const DATASET = {
+  users: Number(process.env.BENCH_USERS || 1_000_000),
+  content: Number(process.env.BENCH_CONTENT || 100_000),
+  events: Number(process.env.BENCH_EVENTS || 20_000_000),
+};
+const HOT_USERS = Array.from({ length: 20 }, (_, i) => i + 1);
+const HOT_LIMITS = [5, 10, 15, 20];
+const RESULTS = path.join(ROOT, 'bench/results');
+const log = (m) => process.stderr.write(`${m}\n`);
+
+/** User id ranges per scenario: disjoint, so no scenario finds another's lists or writes. */
+const RANGE = { cold: 100_001, warm: 700_001, model: 200_001, bigCatalog: 300_001, writeMix: 900_001, coalesce: 654_321 };
+const at = (first) => Math.min(first, Math.max(21, DATASET.users - 50_000)); // small data sets still work
+
+const rows = [];
+const notes = [];
+let databaseUrl;
+const service = (name, env, fn) => withService(name, databaseUrl, env, fn);
+const profiles = [];
+let pgbenchTps;
+let ceiling;
+
+function row(scenario, connections, r, extra = {}) {
+  const entry = { scenario, connections, ...r, ...extra };
+  rows.push(entry);
+  log(`bench: ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
+  return entry;
+}
+
+const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const cpuModel = () => /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
+
+async function main() {
+  mkdirSync(RESULTS, { recursive: true });
+  const startedAt = new Date();
+  const machine = { nproc: os.availableParallelism(), cpu: cpuModel(), memGiB: Math.round(os.totalmem() / 2 ** 30), loadStart: loadavg(), node: process.version };
+  log(`bench: ${machine.nproc} cores (${machine.cpu}), load ${machine.loadStart}; scenarios ${[...selected].join(',')}; ${DURATION} s each`);
+
+  let pg;
+  if (!TARGET || process.env.BENCH_DATABASE_URL) {
+    pg = await benchPostgres(log);
+    databaseUrl = pg.url;
+    const seeded = await ensureDataset(databaseUrl, DATASET, log);
+    if (seeded.seeded) notes.push(`Seeded the bench data set (${fmt(DATASET.users)} users) in ${(seeded.elapsedMs / 1000).toFixed(0)} s.`);
+  }
+  const redis = selected.has('redis') || selected.has('write-mix') ? await startRedis() : undefined;
+
+  try {
+    // The ceiling answers a body as large as the hot mix's average real response.
+    const bodyFile = path.join(os.tmpdir(), `bench-ceiling-body-${process.pid}.json`);
+    await service('hot', {}, async (svc) => {
+      const sizes = [];
+      let sample = '';
+      for (const r of userMix(HOT_USERS, HOT_LIMITS)) {
+        const reply = await get(svc.url + r.path);
+        sizes.push(Buffer.byteLength(reply.text));
+        if (r.path.endsWith('limit=10')) sample = reply.text;
+      }
+      const size = Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length);
+      writeFileSync(bodyFile, sample.padEnd(size).slice(0, size));
+      notes.push(`Ceiling body: ${size} bytes (the hot mix's mean response size).`);
+      ceiling = await startCeiling({ workers: WORKERS, bodyFile });
+      await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
+      const c = await load({ url: ceiling.url, connections: CONNECTIONS, duration: DURATION, requests: userMix(HOT_USERS, HOT_LIMITS) });
+      row('ceiling (bare uWS, start)', CONNECTIONS, c, { reference: true });
+      if (selected.has('hot')) await hot(svc);
+    });
+
+    if (selected.has('redis')) {
+      await redis.flush();
+      await service('redis', { L1_MAX_ENTRIES: '0', REDIS_URL: redis.url }, async (svc) => {
+        const mix = userMix(HOT_USERS, HOT_LIMITS);
+        await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: mix });
+        const before = await settled(svc.url);
+        const r = await load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix });
+        const after = await scrape(svc.url);
+        const hits = delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'hit' });
+        const misses = delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'miss' });
+        row('redis (L1 off, every request reads Redis)', CONNECTIONS, r, {
+          note: `Redis lookups: ${fmt(hits)} hits, ${fmt(misses)} misses (concurrent requests for one user share a lookup)`,
+        });
+      });
+    }
+
+    if (selected.has('cold')) {
+      await cold({});
+      await cold(SMALL_INLINE);
+      pgbenchTps = await pgbench(databaseUrl);
+    }
+
+    if (selected.has('model')) {
+      await model({});
+      await model(SMALL_INLINE);
+    }
+
+    if (selected.has('coalesce')) {
+      await service('coalesce', {}, async (svc) => {
+        await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
+        const user = at(RANGE.coalesce);
+        const before = await settled(svc.url);
+        const r = await load({ url: svc.url, connections: 1000, amount: 1000, requests: [{ method: 'GET', path: `/users/${user}/recommendations?limit=10` }] });
+        const after = await scrape(svc.url);
+        const calls = delta(before, after, 'model_calls_total');
+        const joined = delta(before, after, 'singleflight_coalesced_total');
+        row('coalesce (1000 concurrent requests, one cold user)', 1000, r, {
+          modelCalls: calls,
+          note: `**${calls} model call(s)** for ${fmt(r.total)} requests (≤ ${WORKERS} workers required); ${fmt(joined)} joined a computation in flight`,
+        });
+      });
+    }
+
+    if (selected.has('batch')) await batch();
+    if (selected.has('write-mix')) await writeMix(redis);
+    if (selected.has('big-catalog')) {
+      await bigCatalog(false);
+      await bigCatalog(true);
+    }
+
+    await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
+    const c2 = await load({ url: ceiling.url, connections: CONNECTIONS, duration: DURATION, requests: userMix(HOT_USERS, HOT_LIMITS) });
+    row('ceiling (bare uWS, end)', CONNECTIONS, c2, { reference: true });
+  } finally {
+    await ceiling?.stop();
+    await redis?.stop();
+    await pg?.stop();
+  }
+
+  machine.loadEnd = loadavg();
+  const ceilings = rows.filter((r) => r.reference === true);
+  const ceilingRps = ceilings.reduce((a, r) => a + r.rps, 0) / ceilings.length;
+  const ceilingP99 = ceilings.reduce((a, r) => a + r.p99, 0) / ceilings.length;
+  const drift = ceilings.length === 2 ? Math.abs(ceilings[0].rps - ceilings[1].rps) / ceilingRps : 0;
+  for (const r of rows) {
+    r.vsCeiling = r.rps / ceilingRps;
+    if (r.scenario.startsWith('cold') && pgbenchTps) r.vsPgbench = r.rps / pgbenchTps;
+  }
+  const report = render({ machine, ceilingRps, ceilingP99, drift, startedAt });
+  process.stdout.write(report);
+  const file = path.join(RESULTS, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ machine, duration: DURATION, workers: WORKERS, ceilingRps, ceilingP99, pgbenchTps, rows, notes, profiles }, null, 2));
+  log(`bench: results written to ${path.relative(process.cwd(), file)}`);
+}
+
+/** The variant rows: small scoring tasks on the event loop instead of a thread hand-off. */
+const SMALL_INLINE = { SCORING_INLINE_MAX_CANDIDATES: '1000' };
+const variant = (env) => (env.SCORING_INLINE_MAX_CANDIDATES ? ', SCORING_INLINE_MAX_CANDIDATES=1000' : '');
+
+async function cold(extra) {
+  await service(`cold${extra.SCORING_INLINE_MAX_CANDIDATES ? '-inline-small' : ''}`, { L1_MAX_ENTRIES: '0', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0', ...extra }, async (svc) => {
+    await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
+    const before = await settled(svc.url);
+    const first = at(RANGE.cold) + (extra.SCORING_INLINE_MAX_CANDIDATES ? 200_000 : 0);
+    const r = await load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: distinctUsers(first, 200_000) });
+    const after = await scrape(svc.url);
+    const queries = delta(before, after, 'db_query_duration_seconds_count', { query: 'user_signals' });
+    row(`cold (caches off, model latency 0, distinct users${variant(extra)})`, CONNECTIONS, r, {
+      note: `${fmt(queries)} PostgreSQL queries for ${fmt(r.total)} requests`,
+    });
+  });
+}
+
+async function model(extra) {
+  const connections = 256;
+  await service(`model${extra.SCORING_INLINE_MAX_CANDIDATES ? '-inline-small' : ''}`, { L1_MAX_ENTRIES: '0', ...extra }, async (svc) => {
+    await load({ url: svc.url, connections, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
+    const before = await settled(svc.url);
+    const r = await load({ url: svc.url, connections, duration: DURATION, requests: distinctUsers(at(RANGE.model), 10_000) });
+    const after = await scrape(svc.url);
+    const calls = delta(before, after, 'model_calls_total');
+    const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
+    const latencySum = delta(before, after, 'model_call_duration_seconds_sum');
+    const latencyCount = delta(before, after, 'model_call_duration_seconds_count');
+    const meanMs = latencyCount > 0 ? (1000 * latencySum) / latencyCount : NaN;
+    const target = (0.8 * connections) / 0.04; // 0.8 × connections ÷ mean configured latency (40 ms)
+    row(`model (30-50 ms, 1.5 % failures; caches off, 10k users${variant(extra)})`, connections, r, {
+      target: `≥ ${fmt(target)} req/s, p99 ≤ 80 ms`,
+      note: `${fmt(calls)} model calls, ${fmt(fallbacks)} fallbacks, model call mean ${meanMs.toFixed(1)} ms (incl. queueing)`,
+    });
+  });
+}
+
+async function hot(svc) {
+  const mix = userMix(HOT_USERS, HOT_LIMITS);
+  await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: mix });
+  const before = await settled(svc.url);
+  const r = await load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix });
+  const after = await scrape(svc.url);
+  const hits = delta(before, after, 'cache_lookups_total', { tier: 'l1', result: 'hit' });
+  row('hot (users 1-20 × limits 5/10/15/20, L1 warm)', CONNECTIONS, r, { note: `${pct(hits, r.total)} L1 hits` });
+}
+
+async function batch() {
+  const mix = [];
+  for (const page of [1, 2, 3]) for (const limit of [5, 10, 20]) mix.push({ method: 'GET', path: `/recommendations/batch?page=${page}&limit=${limit}` });
+  const connections = 32;
+  await service('batch-cold', { L1_MAX_ENTRIES: '0', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0' }, async (svc) => {
+    await load({ url: svc.url, connections, duration: WARMUP, requests: mix });
+    const before = await settled(svc.url);
+    const r = await load({ url: svc.url, connections, duration: DURATION, requests: mix });
+    const after = await scrape(svc.url);
+    const queries = delta(before, after, 'db_query_duration_seconds_count', { query: 'user_signals' });
+    const users = delta(before, after, 'batch_users_total');
+    row('batch cold (pages 1-3 × limits 5/10/20; caches off, model latency 0)', connections, r, {
+      note: `${fmt(queries)} user-signals statements for ${fmt(r.total)} requests, ${fmt(users)} user results (concurrent requests for one page share its computations)`,
+    });
+  });
+  await service('batch-warm', {}, async (svc) => {
+    await load({ url: svc.url, connections, duration: WARMUP, requests: mix });
+    await settled(svc.url);
+    const r = await load({ url: svc.url, connections, duration: DURATION, requests: mix });
+    row('batch warm (pages 1-3 × limits 5/10/20)', connections, r);
+    // First and last pages at limit 100, warm: what is left is the page query itself.
+    const lastPage = Math.min(10_000, Math.ceil(DATASET.users / 100));
+    const first = [1, 2, 3].map((p) => ({ method: 'GET', path: `/recommendations/batch?page=${p}&limit=100` }));
+    const last = [lastPage - 2, lastPage - 1, lastPage].map((p) => ({ method: 'GET', path: `/recommendations/batch?page=${p}&limit=100` }));
+    await load({ url: svc.url, connections, duration: Math.max(3, WARMUP), requests: [...first, ...last] });
+    await settled(svc.url);
+    const rf = await load({ url: svc.url, connections, duration: DURATION / 2, requests: first });
+    row('batch warm, first pages (1-3 × limit 100)', connections, rf);
+    const rl = await load({ url: svc.url, connections, duration: DURATION / 2, requests: last });
+    row(`batch warm, last pages (${lastPage - 2}-${lastPage} × limit 100)`, connections, rl, {
+      note: `last/first throughput ${(rl.rps / rf.rps).toFixed(2)}`,
+    });
+  });
+}
+
+/**
+ * 95 % reads, 5 % watch-history writes of a title the user was just recommended. A read is stale when it
+ * returns a title whose write was acknowledged before the read was sent.
+ */
+async function writeMix(redis) {
+  await redis.flush();
+  const connections = CONNECTIONS;
+  const first = at(RANGE.writeMix);
+  const users = Array.from({ length: 200 }, (_, i) => first + i);
+  await service('write-mix', { REDIS_URL: redis.url }, async (svc) => {
+    const seen = new Map(); // user → content ids of its latest list
+    const written = new Map(); // user → (content id → first acknowledged at, ms)
+    const parseIds = (text) => (JSON.parse(text).recommendations ?? []).map((r) => r.content_id);
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, k) => {
+        for (let i = k; i < users.length; i += 16) {
+          const reply = await get(`${svc.url}/users/${users[i]}/recommendations?limit=50`);
+          seen.set(users[i], parseIds(reply.text));
+        }
+      }),
+    );
+    let reads = 0;
+    let stale = 0;
+    let writes = 0;
+    const request = {
+      method: 'GET',
+      path: `/users/${first}/recommendations?limit=50`,
+      setupRequest: (req, context) => {
+        const user = users[Math.floor(Math.random() * users.length)];
+        context.user = user;
+        context.start = performance.now();
+        const ids = seen.get(user) ?? [];
+        if (Math.random() < 0.05 && ids.length > 0) {
+          const contentId = ids[Math.floor(Math.random() * ids.length)];
+          context.write = contentId;
+          return { ...req, method: 'POST', path: `/users/${user}/watch-history`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content_id: contentId }) };
+        }
+        context.write = undefined;
+        return { ...req, method: 'GET', path: `/users/${user}/recommendations?limit=50`, headers: {}, body: undefined };
+      },
+      onResponse: (status, body, context) => {
+        const now = performance.now();
+        if (context.write !== undefined) {
+          if (status !== 201) return;
+          writes += 1;
+          let byUser = written.get(context.user);
+          if (!byUser) written.set(context.user, (byUser = new Map()));
+          if (!byUser.has(context.write)) byUser.set(context.write, now);
+          return;
+        }
+        if (status !== 200) return;
+        reads += 1;
+        const ids = parseIds(body);
+        seen.set(context.user, ids);
+        const byUser = written.get(context.user);
+        if (byUser && ids.some((id) => (byUser.get(id) ?? Infinity) < context.start)) stale += 1;
+      },
+    };
+    const r = await load({ url: svc.url, connections, duration: DURATION, requests: [request] });
+    row('write-mix (95 % reads / 5 % writes, Redis + L1)', connections, r, {
+      staleReads: stale,
+      note: `**${stale} stale reads** of ${fmt(reads)} reads checked; ${fmt(writes)} writes acknowledged`,
+    });
+  });
+}
+
+/**
+ * 100k titles, CANDIDATE_POOL 10,000: every miss scores 10k candidates. A scoring load (distinct users,
+ * the same offered rate in both runs) and a hot probe (the warm hot mix) run at once; the probe's p99
+ * and the workers' event-loop lag show whether the event loop stays responsive. Run with the Piscina pool
+ * and with SCORING_INLINE for contrast.
+ */
+const SCORING_RATE = Number(process.env.BENCH_SCORING_RATE || 300);
+async function bigCatalog(inline) {
+  const label = inline ? 'inline' : 'pool';
+  const env = { CANDIDATE_POOL: '10000', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0', SCORING_INLINE: String(inline) };
+  await service(`big-catalog-${label}`, env, async (svc) => {
+    const mix = userMix(HOT_USERS, HOT_LIMITS);
+    await load({ url: svc.url, connections: 16, duration: WARMUP, requests: mix });
+    const alone = await load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix });
+    row(`big-catalog ${label}: hot probe alone`, 16, alone);
+    const scoringFirst = at(RANGE.bigCatalog) + (inline ? 50_000 : 0);
+    await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(scoringFirst + 40_000, 5_000) });
+    const before = await settled(svc.url);
+    const [scoring, probe] = await Promise.all([
+      load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(scoringFirst, 40_000), overallRate: SCORING_RATE }),
+      load({ url: svc.url, connections: 16, duration: DURATION, requests: mix }),
+    ]);
+    const after = await scrape(svc.url);
+    const lagP99 = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_p99_seconds'))) * 1000;
+    const lagMax = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_max_seconds'))) * 1000;
+    const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
+    row(`big-catalog ${label}: scoring load (10k candidates per miss, offered ${SCORING_RATE} req/s)`, 32, scoring, {
+      note: `${fmt(fallbacks)} fallbacks (timeouts)`,
+    });
+    row(`big-catalog ${label}: hot probe during scoring`, 16, probe, {
+      eventLoopLagP99Ms: lagP99,
+      eventLoopLagMaxMs: lagMax,
+      note: `p99 ${(probe.p99 / Math.max(alone.p99, 0.001)).toFixed(1)}× alone; event-loop lag p99 ${lagP99.toFixed(1)} ms, max ${lagMax.toFixed(1)} ms (worst worker)`,
+    });
+  });
+}
+
+/** Starts the service for one scenario (or uses BENCH_URL), records RSS per worker, profiles if asked. */
+async function withService(name, databaseUrl, env, fn) {
+  if (TARGET) return fn({ url: TARGET });
+  const profiled = PROFILE.includes(name);
+  const profileDir = path.join(RESULTS, 'profiles', name);
+  if (profiled) {
+    rmSync(profileDir, { recursive: true, force: true });
+    mkdirSync(profileDir, { recursive: true });
+  }
+  const svc = await startService({
+    databaseUrl,
+    workers: WORKERS,
+    env: { ...EXTRA_ENV, ...env },
+    execArgv: profiled ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  });
+  try {
+    return await fn(svc);
+  } finally {
+    try {
+      const m = await scrape(svc.url);
+      const rss = perWorker(m, 'process_resident_memory_bytes');
+      const mb = Object.entries(rss).map(([w, b]) => `worker ${w}: ${(b / 2 ** 20).toFixed(0)} MB`).join(', ');
+      notes.push(`RSS after ${name}: ${mb}.`);
+    } catch {}
+    await svc.stop();
+    if (profiled) summarizeProfiles(name, profileDir, svc.pid);
+  }
+}
+
+/** Merges the HTTP workers' main-thread profiles, and separately their scoring threads'. */
+function summarizeProfiles(name, dir, primaryPid) {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const parse = (f) => {
+    const [, pid, tid] = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f) ?? [];
+    return { file: path.join(dir, f), pid: Number(pid), tid: Number(tid) };
+  };
+  const all = files.map(parse).filter((p) => p.pid !== primaryPid);
+  const workers = all.filter((p) => p.tid === 0).map((p) => p.file);
+  const threads = all.filter((p) => p.tid !== 0).map((p) => p.file);
+  for (const [kind, list] of [['HTTP workers (main threads)', workers], ['scoring threads (Piscina)', threads]]) {
+    if (list.length === 0) continue;
+    const s = summarize(list, 15);
+    profiles.push({ scenario: name, kind, ...s });
+    notes.push(formatSummary(`${name}: ${kind}`, s));
+  }
+}
+
+async function pgbench(databaseUrl) {
+  const url = new URL(databaseUrl);
+  const env = { ...process.env, PGPASSWORD: decodeURIComponent(url.password) };
+  const base = ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username)];
+  try {
+    await run('pgbench', ['--version']);
+  } catch {
+    notes.push('pgbench not found: the cold row has no pgbench reference.');
+    return undefined;
+  }
+  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [{ exists }] = await admin`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'pgbench') AS exists`;
+    if (!exists) await admin.unsafe('CREATE DATABASE pgbench');
+  } finally {
+    await admin.end();
+  }
+  const bench = postgres({ ...pgOptions(databaseUrl), database: 'pgbench', max: 1, onnotice: () => {} });
+  let initialised;
+  try {
+    [{ initialised }] = await bench`SELECT to_regclass('pgbench_accounts') IS NOT NULL AS initialised`;
+  } finally {
+    await bench.end();
+  }
+  if (!initialised) {
+    log('bench: pgbench -i -s 10 (once)');
+    await run('pgbench', [...base, '-i', '-s', '10', '-q', 'pgbench'], { env });
+  }
+  const clients = String(CONNECTIONS);
+  const { stdout } = await run('pgbench', [...base, '-S', '-n', '-c', clients, '-j', '2', '-T', String(DURATION), 'pgbench'], { env });
+  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
+  const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
+  log(`bench: pgbench -S: ${tps.toFixed(0)} tps, latency avg ${lat} ms`);
+  rows.push({ scenario: `pgbench -S (select-only, ${clients} clients, -j 2, simple protocol)`, connections: CONNECTIONS, rps: tps, p50: NaN, p99: NaN, non2xx: 0, errors: 0, total: NaN, reference: 'pgbench' });
+  return tps;
+}
+
+function pgOptions(url) {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 5432), username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+}
+
+/**
+ * A load that ends leaves requests in flight on the server (autocannon stops waiting for them): let them
+ * finish before the counters are read, or their model calls and queries land in the next measurement.
+ */
+async function settled(url) {
+  let last = -1;
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const m = await scrape(url);
+    const now = sum(m, 'model_calls_total') + sum(m, 'db_query_duration_seconds_count');
+    if (now === last) return m;
+    last = now;
+  }
+  return scrape(url);
+}
+
+function delta(before, after, name, match) {
+  return sum(after, name, match) - sum(before, name, match);
+}
+
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const pct = (part, whole) => `${((100 * part) / Math.max(whole, 1)).toFixed(1)} %`;
+const ms = (x) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : '–');
+
+function render({ machine, ceilingRps, ceilingP99, drift, startedAt }) {
+  const out = [];
+  out.push(`### npm run bench — ${startedAt.toISOString()}`, '');
+  out.push(
+    `${machine.nproc} cores (\`nproc\`), ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}; load average ` +
+      `${machine.loadStart} at start, ${machine.loadEnd} at end. ${WORKERS} HTTP workers, ${DURATION} s per load, ` +
+      `autocannon on the same machine. Ceiling: ${fmt(ceilingRps)} req/s, p99 ${ms(ceilingP99)} ms (mean of start and end; ` +
+      `they differ by ${(100 * drift).toFixed(0)} %, a measure of the noise).`,
+    '',
+  );
+  out.push('| scenario | conns | req/s | p50 ms | p99 ms | non-2xx | errors | × ceiling | × pgbench -S | notes |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const r of rows) {
+    const vsC = r.reference === 'pgbench' ? '' : r.vsCeiling.toFixed(2);
+    const vsP = r.vsPgbench !== undefined ? r.vsPgbench.toFixed(2) : '';
+    const note = [r.target ? `target ${r.target}` : '', r.note ?? ''].filter(Boolean).join('; ');
+    out.push(`| ${r.scenario} | ${r.connections} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${Number.isFinite(r.non2xx) ? r.non2xx : ''} | ${Number.isFinite(r.errors) ? r.errors : ''} | ${vsC} | ${vsP} | ${note} |`);
+  }
+  out.push('');
+  for (const n of notes) out.push(n, '');
+  return out.join('\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

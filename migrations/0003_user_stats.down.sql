@@ -1,0 +1,13 @@
+DROP TRIGGER watch_history_count_truncate ON user_watch_history;
+DROP TRIGGER watch_history_count_delete ON user_watch_history;
+DROP TRIGGER watch_history_count_update ON user_watch_history;
+DROP TRIGGER watch_history_count_insert ON user_watch_history;
+DROP TRIGGER users_count_truncate ON users;
+DROP TRIGGER users_count_delete ON users;
+DROP TRIGGER users_count_update ON users;
+DROP TRIGGER users_count_insert ON users;
+DROP FUNCTION user_stats_truncate();
+DROP FUNCTION user_activity_count();
+DROP FUNCTION user_id_blocks_count();
+DROP TABLE user_activity;
+DROP TABLE user_id_blocks;

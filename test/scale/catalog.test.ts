@@ -1,0 +1,64 @@
+/**
+ * The in-memory catalog behind a cache miss: candidates and genres as the old all-SQL statement gave them
+ * (unwatched titles by popularity, genres of the 50 most recent events), and titles added later are
+ * picked up: at once when a user's history names one, else at the next reload.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Catalog } from '../../src/data/catalog.js';
+import { connect, type Sql } from '../../src/data/db.js';
+import { RecommendationRepo } from '../../src/data/recommendation-repo.js';
+import { seed } from '../../src/data/seed.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+
+let db: TestDatabase;
+let sql: Sql;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seed(db.sql, { users: 200, content: 300, events: 6_000 });
+  sql = connect(db.url, { max: 2 });
+});
+afterAll(async () => {
+  await sql?.end();
+  await db?.drop();
+});
+
+/** What the statement before the catalog computed in SQL, for one user. */
+async function inSql(userId: number, pool: number) {
+  const genres = await sql<{ genre: string }[]>`
+    SELECT c.genre FROM user_watch_history w JOIN content c ON c.id = w.content_id
+    WHERE w.user_id = ${userId} ORDER BY w.watched_at DESC, w.id DESC LIMIT 50`;
+  const candidates = await sql<{ id: number }[]>`
+    SELECT c.id FROM content c
+    WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
+    ORDER BY c.popularity_score DESC, c.id LIMIT ${pool}`;
+  return { recentGenres: genres.map((g) => g.genre), candidates: candidates.map((c) => c.id) };
+}
+
+it('gives every user the genres and candidates the single SQL statement gave', async () => {
+  const repo = new RecommendationRepo(sql, undefined, 0, new Catalog(sql, 0));
+  for (const userId of [1, 7, 50, 123, 200]) {
+    const signals = await repo.userSignals(userId, 100);
+    expect({ recentGenres: signals!.recentGenres, candidates: signals!.candidates.map((c) => c.id) }).toEqual(await inSql(userId, 100));
+  }
+  expect(await repo.userSignals(999_999, 100)).toBeNull();
+});
+
+it('picks up a title added after the catalog was loaded', async () => {
+  const catalog = new Catalog(sql, 0);
+  const repo = new RecommendationRepo(sql, undefined, 0, catalog);
+  await repo.userSignals(1, 10); // loaded now
+  const [{ id }] = await sql<{ id: number }[]>`
+    INSERT INTO content (title, genre, popularity_score, created_at) VALUES ('Brand New', 'western', 1, now()) RETURNING id`;
+  await sql`INSERT INTO users (id, age) VALUES (5000, 30)`;
+  await sql`INSERT INTO user_watch_history (user_id, content_id) VALUES (5000, ${id})`;
+  await new Promise((r) => setTimeout(r, 1100)); // an early reload happens at most once a second
+
+  // The history names a title the snapshot lacks: this miss skips its genre and asks for a reload…
+  expect((await repo.userSignals(5000, 10))!.recentGenres).toEqual([]);
+  await catalog.reload(); // (the reload it asked for, awaited here instead of racing it)
+  const after = await repo.userSignals(5000, 10);
+  expect(after!.recentGenres).toEqual(['western']);
+  // …and the new, most popular title is a candidate for everyone who has not watched it.
+  expect((await repo.userSignals(2, 10))!.candidates.map((c) => c.id)).toContain(id);
+  expect(after!.candidates.map((c) => c.id)).not.toContain(id);
+});
