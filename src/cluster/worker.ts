@@ -5,22 +5,30 @@
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
 import { connect } from '../data/db.js';
+import { Catalog } from '../data/catalog.js';
 import { RecommendationCache } from '../data/recommendation-cache.js';
 import { RecommendationRepo } from '../data/recommendation-repo.js';
 import { connectRedis } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
+import { createGuards } from '../http/guards.js';
+import { openApiDocument } from '../http/openapi.js';
 import type { ListenSocket } from '../http/uws.js';
 import type { WireContext } from '../http/exchange.js';
+import { RequestIds } from '../http/request-id.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
+import { createInlineScorer } from '../scoring-worker/inline.js';
 import { createScoringPool } from '../scoring-worker/pool.js';
 import { BatchService } from '../service/batch.js';
 import { createModelBreaker } from '../service/breaker.js';
+import { shouldWarm, startCacheWarming } from '../service/cache-warmer.js';
 import { checkReadiness } from '../service/readiness.js';
 import { RecommendationService } from '../service/recommendation-service.js';
 import { PrimaryChannel, isOurs, send, type PrimaryToWorker } from './ipc.js';
 
 const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
+/** A draining worker closes its kept-alive connections once they have been idle this long. */
+const DRAIN_QUIET_MS = 1000;
 
 export async function runWorker(config: Config, databaseUrl: string, index: number): Promise<void> {
   const log = createLogger(config.LOG_LEVEL, `worker-${index}`);
@@ -31,13 +39,14 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
 
   const sql = connect(databaseUrl, { max: config.DB_POOL_SIZE, statementTimeoutMs: config.REQUEST_TIMEOUT_MS });
   const redis = config.REDIS_URL
-    ? connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log, name: `rec-worker-${index}` })
+    ? connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log, name: `rec-worker-${index}`, metrics })
     : null;
   const cache = new RecommendationCache(
     redis,
     {
       ttlSec: config.CACHE_TTL,
       fallbackTtlSec: config.FALLBACK_CACHE_TTL,
+      staleTtlSec: config.CACHE_STALE_TTL,
       l1MaxEntries: config.L1_MAX_ENTRIES,
       l1MaxBytes: config.L1_MAX_BYTES,
     },
@@ -46,10 +55,21 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   const pool = createScoringPool({
     threads: config.SCORING_THREADS,
     maxQueue: config.SCORING_QUEUE_MAX,
-    concurrentTasksPerThread: 64,
+    concurrentTasksPerThread: config.SCORING_TASKS_PER_THREAD,
+    niceIncrement: config.SCORING_THREAD_NICE,
     onError: (err) => log.error({ err }, 'scoring pool error'),
+    onTimings: (wait, run) => {
+      metrics.scoring.wait.observe(wait);
+      metrics.scoring.run.observe(run);
+    },
   });
-  const breaker = createModelBreaker((task: Parameters<typeof pool.run>[0]) => pool.run(task), {
+  metrics.sources.scoringPool = () => pool.stats();
+  // SCORING_INLINE (benchmarks only): the same task on this event loop instead of the pool's threads.
+  // SCORING_INLINE_MAX_CANDIDATES: tasks this small cost less to score here than the thread hand-off.
+  const inline = createInlineScorer();
+  const scoreTask = (task: Parameters<typeof pool.run>[0]) =>
+    config.SCORING_INLINE || task.signals.candidates.length <= config.SCORING_INLINE_MAX_CANDIDATES ? inline(task) : pool.run(task);
+  const breaker = createModelBreaker(scoreTask, {
     timeoutMs: config.MODEL_TIMEOUT_MS,
     errorThresholdPercentage: config.BREAKER_ERROR_PERCENT,
     volumeThreshold: config.BREAKER_VOLUME_THRESHOLD,
@@ -60,7 +80,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       log.warn({ state }, 'model circuit breaker changed state');
     },
   });
-  const repo = new RecommendationRepo(sql);
+  const repo = new RecommendationRepo(sql, metrics.db, config.DB_TIMEOUT_MS, new Catalog(sql, config.CATALOG_REFRESH_S * 1000));
+  metrics.sources.dbInFlight = () => repo.inFlight;
+  metrics.sources.dbPoolSize = config.DB_POOL_SIZE;
   const channel = new PrimaryChannel(2000);
   const service = new RecommendationService({
     repo,
@@ -75,6 +97,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     },
     metrics,
     log,
+    maxPendingComputations: config.MAX_PENDING_COMPUTATIONS,
     broadcastInvalidation: async (userId) => {
       try {
         await channel.request('invalidate', userId);
@@ -84,14 +107,32 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       }
     },
   });
-  const batch = new BatchService(repo, service, config.BATCH_CONCURRENCY, log);
+  const batch = new BatchService(repo, service, config.BATCH_CONCURRENCY, log, metrics);
 
-  const ctx: WireContext = { metrics, log, draining: false, inFlight: 0, requestTimeoutMs: config.REQUEST_TIMEOUT_MS };
+  const ctx: WireContext = {
+    metrics,
+    log,
+    draining: false,
+    inFlight: 0,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    requestIds: RequestIds.forWorker(index),
+    accessLog: log.isLevelEnabled('debug'),
+  };
   const app = createHttpApp(ctx, {
     recommendations: service,
     batch,
     maxBodyBytes: config.MAX_BODY_BYTES,
-    readiness: () => checkReadiness(repo, redis),
+    guards: createGuards({
+      apiKey: config.API_KEY,
+      apiKeyForReads: config.API_KEY_READS,
+      rateLimitPoints: config.RATE_LIMIT_POINTS,
+      rateLimitDurationSec: config.RATE_LIMIT_DURATION_S,
+      trustProxy: config.RATE_LIMIT_TRUST_PROXY,
+      workers: config.WORKERS,
+      redis,
+    }),
+    openApi: openApiDocument({ authEnabled: config.API_KEY !== undefined, authRequiredForReads: config.API_KEY_READS }),
+    readiness: () => checkReadiness(repo, redis, config.DB_TIMEOUT_MS),
     metricsText: async () => {
       const reply = await channel.request('metrics');
       if (reply.kind !== 'rec:reply' || !reply.ok) throw new Error('metrics unavailable');
@@ -101,17 +142,34 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
 
   let stopping = false;
   let socket: ListenSocket | undefined;
+  // Draining: no new connections; a request on a kept-alive connection is still served, with
+  // `Connection: close` (ctx.draining), so its client reconnects to a listening worker. The remaining
+  // connections close only after no request has run for DRAIN_QUIET_MS: a client that keeps using its
+  // connection is moved, never reset, and a request that meets the final close was never read (safe to retry).
   const drainAndExit = async () => {
     if (stopping) return;
     stopping = true;
     ctx.draining = true;
     if (socket) closeListenSocket(socket);
     const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-    while (ctx.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (ctx.inFlight > 0) log.warn({ inFlight: ctx.inFlight }, 'shutdown timeout: closing with requests in flight');
+    let inFlight = ctx.inFlight;
+    let lastActive = Date.now();
+    // Every request start and end passes through ctx.inFlight: note when the last one did.
+    Object.defineProperty(ctx, 'inFlight', {
+      get: () => inFlight,
+      set: (n: number) => {
+        inFlight = n;
+        lastActive = Date.now();
+      },
+    });
+    while ((inFlight > 0 || Date.now() - lastActive < DRAIN_QUIET_MS) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (inFlight > 0) log.warn({ inFlight }, 'shutdown timeout: closing with requests in flight');
     app.close();
     await Promise.allSettled([pool.close(), sql.end({ timeout: 2 }), redis?.quit()]);
     breaker.shutdown();
+    repo.catalog.close();
     process.exit(0);
   };
 
@@ -126,6 +184,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
         service.invalidateLocal(m.userId);
         if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
         break;
+      case 'rec:invalidate-all':
+        service.invalidateAll();
+        break;
       case 'rec:shutdown':
         void drainAndExit();
         break;
@@ -136,8 +197,18 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   process.on('SIGTERM', () => {});
   process.on('disconnect', () => void drainAndExit());
 
+  // The catalog snapshot before the first request needs it (a failure here is retried on first use).
+  await repo.catalog.current().catch((err: Error) => log.warn({ err: err.message }, 'catalog not loaded yet'));
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });
   log.info({ port: config.PORT }, 'worker listening');
+  if (shouldWarm(config.WARM_CACHE_TOP_N, index, redis !== null)) {
+    void startCacheWarming(config.WARM_CACHE_TOP_N, {
+      topActiveUsers: (n) => repo.topActiveUsers(n),
+      recommendations: service,
+      log,
+      concurrency: config.BATCH_CONCURRENCY,
+    });
+  }
 }

@@ -4,10 +4,10 @@
 import type { Sql } from './db.js';
 import { HISTORY_WINDOW } from '../domain/constants.js';
 import { Errors } from '../domain/errors.js';
-import type { Candidate, UserSignals } from '../domain/types.js';
+import type { UserSignals } from '../domain/types.js';
+import { Catalog, type CatalogView } from './catalog.js';
+import type { DbQuery, QueryMetrics } from '../observability/metrics.js';
 import { isConnectionError } from './db.js';
-
-type CandidateRow = [number, string, string, number, number];
 
 export interface WatchRecord {
   user_id: number;
@@ -20,63 +20,131 @@ export interface UserPage {
   userIds: number[];
 }
 
+/**
+ * The user `u.id`'s watch history as two arrays: the content ids of the HISTORY_WINDOW most recent
+ * events (newest first; their genres come from the catalog) and every content id watched (excluded from
+ * the candidates, which come from the catalog in popularity order). Both are index scans of one user.
+ */
+const SIGNALS_COLUMNS = `
+  ARRAY(
+    SELECT w.content_id FROM user_watch_history w
+    WHERE w.user_id = u.id
+    ORDER BY w.watched_at DESC, w.id DESC
+    LIMIT ${HISTORY_WINDOW}
+  ) AS recent,
+  ARRAY(SELECT w.content_id FROM user_watch_history w WHERE w.user_id = u.id) AS watched`;
+
+/**
+ * The request path's statements, exported for the EXPLAIN checks (test/scale/explain.test.ts).
+ * USER_SIGNALS_SQL: $1 user id; no row for an unknown user.
+ */
+export const USER_SIGNALS_SQL = `
+SELECT ${SIGNALS_COLUMNS}
+FROM users u
+WHERE u.id = $1::int8`;
+
+/** $1 user ids (int8[]): one row per existing user. */
+export const USER_SIGNALS_MANY_SQL = `
+SELECT u.id AS user_id, ${SIGNALS_COLUMNS}
+FROM users u
+WHERE u.id = ANY($1::int8[])`;
+
+/**
+ * $1 offset ((page - 1) * limit), $2 limit. One probe of idx_user_id_blocks_before finds the block that
+ * holds position $1 (its running sum `before` ≤ $1 < before + n); inside that block the offset is under
+ * 1024 entries of the primary key. The total is the last block's before + n. Every page reads the same.
+ */
+export const USER_PAGE_SQL = `
+SELECT coalesce((SELECT before + n FROM user_id_blocks ORDER BY block DESC LIMIT 1), 0)::int8 AS total,
+       (SELECT array_agg(p.id ORDER BY p.id)
+        FROM (
+          SELECT block, before FROM user_id_blocks
+          WHERE before <= $1::int8 AND before + n > $1::int8
+          ORDER BY before DESC
+          LIMIT 1
+        ) start, LATERAL (
+          SELECT id FROM users WHERE id >= start.block << 10 ORDER BY id
+          OFFSET $1::int8 - start.before LIMIT $2::int8
+        ) p) AS ids`;
+
+/** $1 how many: the most active users (by watch events) off idx_user_activity_events, for cache warming. */
+export const TOP_ACTIVE_USERS_SQL = `
+SELECT user_id FROM user_activity WHERE events > 0 ORDER BY events DESC, user_id LIMIT $1::int8`;
+
+interface SignalsRow {
+  recent: number[];
+  watched: number[];
+}
+
+function toSignals(userId: number, row: SignalsRow, catalog: CatalogView, pool: number): UserSignals {
+  const watched = new Set<number>();
+  for (const id of row.watched) watched.add(Number(id));
+  return {
+    userId,
+    recentGenres: catalog.genresOf(row.recent.map(Number)),
+    candidates: catalog.candidates(watched, pool),
+  };
+}
+
 export class RecommendationRepo {
-  constructor(private readonly sql: Sql) {}
+  /** Statements sent and not yet answered: postgres.js exposes no pool statistics, so we count. */
+  inFlight = 0;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly metrics?: Record<DbQuery, QueryMetrics>,
+    /** Per-statement deadline, ms (0 = none): past it PostgreSQL counts as unavailable. */
+    private readonly timeoutMs = 0,
+    /** Titles in memory (reference data); by default loaded on first use and refreshed every minute. */
+    readonly catalog: Catalog = new Catalog(sql, 60_000),
+  ) {}
 
   /**
-   * User existence, recent genres and unwatched candidates in ONE statement: a cache miss costs one
-   * round trip. Candidates come by popularity DESC off idx_content_popularity; the anti-join probes
-   * idx_watch_history_user_content per title. `pool` 0 means the whole catalog.
+   * User existence and watch history in ONE statement (a cache miss costs one round trip, index scans of
+   * one user); recent genres and the unwatched candidates (popularity DESC, at most `pool`, 0 = whole
+   * catalog) come from the in-memory catalog.
    */
   async userSignals(userId: number, pool: number): Promise<UserSignals | null> {
-    const limit = pool > 0 ? pool : null;
-    const rows = await guard(
-      () => this.sql<{ found: boolean; genres: string[]; candidates: CandidateRow[] }[]>`
-        SELECT
-          EXISTS (SELECT 1 FROM users WHERE id = ${userId}) AS found,
-          COALESCE((
-            SELECT json_agg(h.genre ORDER BY h.watched_at DESC, h.id DESC)
-            FROM (
-              SELECT c.genre, w.watched_at, w.id
-              FROM user_watch_history w JOIN content c ON c.id = w.content_id
-              WHERE w.user_id = ${userId}
-              ORDER BY w.watched_at DESC, w.id DESC
-              LIMIT ${HISTORY_WINDOW}
-            ) h
-          ), '[]'::json) AS genres,
-          COALESCE((
-            SELECT json_agg(json_build_array(k.id, k.title, k.genre, k.popularity_score,
-                                             (extract(epoch FROM k.created_at) * 1000)::float8)
-                            ORDER BY k.popularity_score DESC, k.id)
-            FROM (
-              SELECT c.id, c.title, c.genre, c.popularity_score, c.created_at
-              FROM content c
-              WHERE NOT EXISTS (
-                SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id
-              )
-              ORDER BY c.popularity_score DESC, c.id
-              LIMIT ${limit}
-            ) k
-          ), '[]'::json) AS candidates`,
-    );
-    const row = rows[0]!;
-    if (!row.found) return null;
-    const candidates: Candidate[] = row.candidates.map(([id, title, genre, popularity, createdAtMs]) => ({
-      id,
-      title,
-      genre,
-      popularity,
-      createdAtMs,
-    }));
-    return { userId, recentGenres: row.genres, candidates };
+    const [catalog, rows] = await Promise.all([
+      this.catalogView(),
+      this.guard('user_signals', () => this.sql.unsafe<SignalsRow[]>(USER_SIGNALS_SQL, [userId], { prepare: true })),
+    ]);
+    const row = rows[0];
+    return row ? toSignals(userId, row, catalog, pool) : null;
+  }
+
+  /**
+   * userSignals for many users in ONE statement (a batch page's cache misses): the same subqueries per
+   * user, driven by the users primary key. Users that do not exist are absent from the map.
+   */
+  async userSignalsMany(userIds: readonly number[], pool: number): Promise<Map<number, UserSignals>> {
+    const found = new Map<number, UserSignals>();
+    if (userIds.length === 0) return found;
+    const [catalog, rows] = await Promise.all([
+      this.catalogView(),
+      this.guard('user_signals', () =>
+        this.sql.unsafe<(SignalsRow & { user_id: number })[]>(USER_SIGNALS_MANY_SQL, [userIds as number[]], { prepare: true }),
+      ),
+    ]);
+    for (const row of rows) found.set(Number(row.user_id), toSignals(Number(row.user_id), row, catalog, pool));
+    return found;
+  }
+
+  /** The catalog snapshot; its first load can fail like any query (PostgreSQL unavailable → 503). */
+  private async catalogView(): Promise<CatalogView> {
+    try {
+      return await this.catalog.current();
+    } catch (err) {
+      throw mapFailure(err);
+    }
   }
 
   /** One insert; the foreign keys tell an unknown user from an unknown title in the same round trip. */
   async addWatch(userId: number, contentId: number): Promise<WatchRecord> {
     try {
-      const rows = await this.sql<{ watched_at: Date }[]>`
+      const rows = await this.timed('add_watch', () => this.sql<{ watched_at: Date }[]>`
         INSERT INTO user_watch_history (user_id, content_id) VALUES (${userId}, ${contentId})
-        RETURNING watched_at`;
+        RETURNING watched_at`);
       return { user_id: userId, content_id: contentId, watched_at: rows[0]!.watched_at.toISOString() };
     } catch (err) {
       const e = err as { code?: string; constraint_name?: string };
@@ -88,33 +156,72 @@ export class RecommendationRepo {
     }
   }
 
-  /** Users in ascending id for one batch page, with the total. */
+  /**
+   * Users in ascending id for one batch page, with the exact total: both from user_id_blocks (migration
+   * 0003), so every page costs the same (no OFFSET over the users index, no count(*) scan).
+   */
   async userPage(page: number, limit: number): Promise<UserPage> {
     const offset = (page - 1) * limit;
-    const rows = await guard(
-      () => this.sql<{ total: number; ids: number[] | null }[]>`
-        SELECT (SELECT count(*) FROM users)::int8 AS total,
-               (SELECT array_agg(id ORDER BY id) FROM (
-                  SELECT id FROM users ORDER BY id LIMIT ${limit} OFFSET ${offset}
-               ) p) AS ids`,
+    const rows = await this.guard('user_page', () =>
+      this.sql.unsafe<{ total: number; ids: number[] | null }[]>(USER_PAGE_SQL, [offset, limit], { prepare: true }),
     );
     const row = rows[0]!;
     return { totalUsers: Number(row.total), userIds: (row.ids ?? []).map(Number) };
   }
 
+  /** The `n` most active users, most events first (a background task's query: not in the request metrics). */
+  async topActiveUsers(n: number): Promise<number[]> {
+    try {
+      const rows = await this.sql.unsafe<{ user_id: number }[]>(TOP_ACTIVE_USERS_SQL, [n], { prepare: true });
+      return rows.map((r) => Number(r.user_id));
+    } catch (err) {
+      throw mapFailure(err);
+    }
+  }
+
   async ping(): Promise<void> {
-    await guard(() => this.sql`SELECT 1`);
+    await this.guard('ping', () => this.sql`SELECT 1`);
+  }
+
+  private async guard<T>(query: DbQuery, run: () => Promise<T>): Promise<T> {
+    try {
+      return await this.timed(query, run);
+    } catch (err) {
+      throw mapFailure(err);
+    }
+  }
+
+  /** Times one statement (failed ones too) and counts failures that are not answers about the data. */
+  private async timed<T>(query: DbQuery, run: () => Promise<T>): Promise<T> {
+    const m = this.metrics?.[query];
+    const started = performance.now();
+    this.inFlight += 1;
+    const pending = run();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (!this.timeoutMs) return await pending;
+      // Past the deadline: withdraw the statement (a queued one is never sent) and stop waiting.
+      return await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            (pending as { cancel?: () => unknown }).cancel?.();
+            reject(Object.assign(new Error(`${query} exceeded ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+          }, this.timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      // SQLSTATE class 23 (integrity constraint): unknown user/title on insert, a 404, not a failure.
+      if (!(err as { code?: string } | null)?.code?.startsWith('23')) m?.errors.inc();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.inFlight -= 1;
+      m?.duration.observe((performance.now() - started) / 1000);
+    }
   }
 }
 
 function mapFailure(err: unknown): Error {
   return isConnectionError(err) ? Errors.unavailable('Database', err) : Errors.internal(err);
-}
-
-async function guard<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw mapFailure(err);
-  }
 }

@@ -9,18 +9,21 @@ const fragments = new WeakMap<RecommendationList, string[]>();
 const hitBodies = new WeakMap<RecommendationList, Map<number, string>>();
 const HIT_BODIES_PER_LIST = 4;
 
-function fragmentsOf(list: RecommendationList): string[] {
+/** The first `n` items' fragments, serialized on first need (a miss answering limit=10 of a 50-item list
+ * serialized all 50: 7 % of a cold request's CPU in the profile). */
+function fragmentsOf(list: RecommendationList, n: number): string[] {
   let parts = fragments.get(list);
   if (!parts) {
-    parts = list.items.map((item) => JSON.stringify(item));
+    parts = [];
     fragments.set(list, parts);
   }
+  for (let i = parts.length; i < n; i++) parts.push(JSON.stringify(list.items[i]));
   return parts;
 }
 
 function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false): string {
-  const parts = fragmentsOf(list);
-  const n = Math.min(limit, parts.length);
+  const n = Math.min(limit, list.items.length);
+  const parts = fragmentsOf(list, n);
   const items = n === parts.length ? parts.join(',') : parts.slice(0, n).join(',');
   return (
     `{"user_id":${userId},"recommendations":[${items}],"metadata":{"cache_hit":${cacheHit},` +

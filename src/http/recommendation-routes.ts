@@ -32,7 +32,7 @@ export function recommendationRoutes(
       const cached = recommendations.cached(userId);
       if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true));
       ex.deadline();
-      recommendations.recommendationsFor(userId).then(
+      recommendations.recommendationsFor(userId, true).then(
         ({ list, cacheHit, stale }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit, stale)),
         (err: unknown) => ex.fail(err),
       );

@@ -65,9 +65,12 @@ export class RecommendationService {
     return this.deps.cache.getLocal(userId);
   }
 
-  /** The full lookup: L1, then one shared computation per user (Redis, then PostgreSQL + model). */
-  async recommendationsFor(userId: number): Promise<Lookup> {
-    const local = this.deps.cache.getLocal(userId);
+  /**
+   * The full lookup: L1, then one shared computation per user (Redis, then PostgreSQL + model).
+   * `l1Missed`: the caller has just looked in L1 itself (the hot path) — do not look (and count) twice.
+   */
+  async recommendationsFor(userId: number, l1Missed = false): Promise<Lookup> {
+    const local = l1Missed ? undefined : this.deps.cache.getLocal(userId);
     if (local) return { list: local, cacheHit: true };
     if (this.pending >= this.deps.maxPendingComputations && !this.flights.has(userId)) {
       throw Errors.unavailable('Recommendation capacity');
@@ -88,10 +91,105 @@ export class RecommendationService {
     return record;
   }
 
+  /** Forgets every cached list and in-flight computation of this process (missed invalidations). */
+  invalidateAll(): void {
+    this.deps.cache.invalidateAllLocal();
+    this.flights.forgetAll();
+  }
+
   /** Applies an invalidation from any source (this process's write, another worker, NOTIFY). */
   invalidateLocal(userId: number): void {
     this.deps.cache.invalidateLocal(userId);
     this.flights.forget(userId);
+  }
+
+  /**
+   * recommendationsFor for many users (a batch page): the same tiers and consistency rules, but the users
+   * that miss both caches share ONE PostgreSQL query instead of one each. Each such user is a singleflight
+   * computation of its own (single requests meanwhile join it), its ticket is taken before the shared read,
+   * and at most `rankConcurrency` of them are ranked at once. One outcome per user, in order.
+   */
+  recommendationsForMany(userIds: readonly number[], rankConcurrency: number): Promise<PromiseSettledResult<Lookup>[]> {
+    const outcomes = new Array<Promise<Lookup>>(userIds.length);
+    const misses: number[] = [];
+    const missAt: number[] = [];
+    for (const [index, userId] of userIds.entries()) {
+      const local = this.deps.cache.getLocal(userId);
+      if (local) outcomes[index] = Promise.resolve({ list: local, cacheHit: true });
+      else if (this.flights.has(userId)) outcomes[index] = this.recommendationsFor(userId); // joins it
+      else if (this.pending + misses.length >= this.deps.maxPendingComputations) {
+        outcomes[index] = Promise.reject(Errors.unavailable('Recommendation capacity'));
+      } else {
+        misses.push(userId);
+        missAt.push(index);
+      }
+    }
+    const computed = this.loadMany(misses, rankConcurrency);
+    misses.forEach((userId, i) => {
+      this.pending += 1;
+      const { promise, shared } = this.flights.do(userId, () => computed[i]!);
+      if (shared) this.deps.metrics.coalesced.inc();
+      outcomes[missAt[i]!] = promise;
+      promise.then(
+        () => (this.pending -= 1),
+        () => (this.pending -= 1),
+      );
+    });
+    return Promise.allSettled(outcomes);
+  }
+
+  /** `load` for many users: one promise per user, settled as soon as that user is done. */
+  private loadMany(userIds: number[], rankConcurrency: number): Promise<Lookup>[] {
+    const settle = userIds.map(() => {
+      let resolve!: (lookup: Lookup) => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<Lookup>((res, rej) => ((resolve = res), (reject = rej)));
+      return { promise, resolve, reject };
+    });
+    if (userIds.length === 0) return [];
+    const { cache } = this.deps;
+    void (async () => {
+      // Tickets first: each is taken before the data read it will be stored under.
+      const shared = await Promise.all(userIds.map((userId) => cache.getShared(userId)));
+      const need: number[] = [];
+      shared.forEach((s, i) => (s.list ? settle[i]!.resolve({ list: s.list, cacheHit: true }) : need.push(i)));
+      if (need.length === 0) return;
+      const staleOr = (i: number, err: unknown): void => {
+        const stale = newest(cache.peekLocal(userIds[i]!), shared[i]!.stale);
+        if (stale) settle[i]!.resolve({ list: stale, cacheHit: true, stale: true });
+        else settle[i]!.reject(err);
+      };
+      if (Date.now() < this.dbDownUntil) return need.forEach((i) => staleOr(i, Errors.unavailable('Database')));
+      let signals: Map<number, UserSignals>;
+      try {
+        signals = await this.deps.repo.userSignalsMany(need.map((i) => userIds[i]!), this.deps.model.candidatePool);
+      } catch (err) {
+        if (!isServiceError(err) || err.code !== 'service_unavailable') return need.forEach((i) => settle[i]!.reject(err));
+        this.dbDownUntil = Date.now() + DB_RETRY_AFTER_MS;
+        return need.forEach((i) => staleOr(i, err));
+      }
+      let next = 0;
+      const runner = async (): Promise<void> => {
+        while (next < need.length) {
+          const i = need[next++]!;
+          const userId = userIds[i]!;
+          const userSignals = signals.get(userId);
+          if (!userSignals) {
+            settle[i]!.reject(Errors.userNotFound(userId));
+            continue;
+          }
+          try {
+            const list = await this.rank(userSignals);
+            cache.store(userId, list, shared[i]!.ticket);
+            settle[i]!.resolve({ list, cacheHit: false });
+          } catch (err) {
+            settle[i]!.reject(err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(Math.max(1, rankConcurrency), need.length) }, runner));
+    })().catch((err: unknown) => settle.forEach((s) => s.reject(err))); // settled ones ignore it
+    return settle.map((s) => s.promise);
   }
 
   private async counted(userId: number): Promise<Lookup> {

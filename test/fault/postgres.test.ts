@@ -100,6 +100,10 @@ it('serves cached lists (stale past their TTL) while PostgreSQL is down, 503 for
   // (CACHE_TTL is 1 s here, so the invalidation counter, not the list, is the evidence.)
   const invalidations = async () =>
     Number(/^cache_invalidations_total (\d+)$/m.exec((await server.get('/metrics')).text)?.[1] ?? 0);
+  // Notifications sent while it was down are lost: on re-LISTEN the primary has every worker drop its
+  // L1 (logged); after that, each direct write is relayed again.
+  for (let i = 0; i < 100 && !server.output().includes('LISTEN connection re-established'); i++) await sleep(100);
+  expect(server.output()).toContain('LISTEN connection re-established');
   const invalidatedBefore = await invalidations();
   const writer = postgres(pg.url, { max: 1, onnotice: () => {} });
   await writer`INSERT INTO user_watch_history (user_id, content_id) VALUES (3, 1)`;

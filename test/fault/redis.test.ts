@@ -47,7 +47,12 @@ it('keeps answering every request while Redis crashes, restarts and hangs, then 
   expect(counts).toEqual({ 200: outcomes.length });
   for (const o of outcomes) expect(o.json.recommendations).toHaveLength(5);
 
-  // Redis is used again without a restart of the service.
+  // Redis is used again without a restart of the service: every worker reconnects by itself (bounded wait).
+  for (let i = 0; i < 100; i++) {
+    const ready = await Promise.all(Array.from({ length: 4 }, () => server.get('/ready', true)));
+    if (ready.every((r) => r.status === 200)) break;
+    await sleep(100);
+  }
   const before = await redisHits();
   for (let i = 0; i < 40; i++) await server.get(userPath(i));
   expect(await redisHits()).toBeGreaterThan(before);

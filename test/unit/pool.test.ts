@@ -125,3 +125,35 @@ describe('scoring pool backpressure', () => {
     expect(await reasonOf(pool.run(task()))).toBe('rejected');
   });
 });
+
+describe('scoring pool timings and stats', () => {
+  it('reports wait and run time of every completed task, and tasks in flight against capacity', async () => {
+    const timings: [number, number][] = [];
+    const pool = createScoringPool({
+      threads: 1,
+      maxQueue: 10,
+      concurrentTasksPerThread: 2,
+      onTimings: (wait, run) => timings.push([wait, run]),
+    });
+    try {
+      await pool.run(task()); // the thread is up
+      timings.length = 0;
+      const slow = task({ latencyMinMs: 60, latencyMaxMs: 60, keep: 3 });
+      const running = Array.from({ length: 3 }, () => pool.run(slow));
+      // Two interleave on the thread, the third waits in the queue for a slot.
+      expect(pool.stats()).toMatchObject({ inFlight: 3, capacity: 2 });
+      await Promise.all(running);
+      expect(pool.stats()).toMatchObject({ inFlight: 0, capacity: 2, queueSize: 0 });
+      await pool.run(task({ failureRate: 1 })).catch(() => undefined); // a failed task has no timings
+      expect(timings).toHaveLength(3);
+      for (const [wait, run] of timings) {
+        expect(wait).toBeGreaterThanOrEqual(0);
+        expect(run).toBeGreaterThanOrEqual(0.055); // the simulated latency runs on the thread
+      }
+      // The queued task waited for a slot at least as long as a task runs.
+      expect(Math.max(...timings.map(([wait]) => wait))).toBeGreaterThanOrEqual(0.055);
+    } finally {
+      await pool.close();
+    }
+  });
+});
