@@ -4,10 +4,10 @@
  * is answered 201, the other never serves the watched title: not from its workers' L1 (its primary learns
  * of the write through NOTIFY, and the write waits for it), not from Redis (the generation bump).
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 let db: TestDatabase;
 let a: RunningServer;
@@ -15,10 +15,7 @@ let b: RunningServer;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const redisUrl = `${inject('redisUrl')}/12`;
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  const redisUrl = await emptyRedisDb(12);
   a = await startServer({ DATABASE_URL: db.url, REDIS_URL: redisUrl });
   b = await startServer({ DATABASE_URL: db.url, REDIS_URL: redisUrl });
 });

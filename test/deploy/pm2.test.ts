@@ -16,10 +16,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { freePort } from '../support/server.js';
+import { freePort, isAlive } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PM2 = path.join(ROOT, 'node_modules/.bin/pm2');
@@ -67,14 +67,6 @@ async function until(what: string, check: () => boolean, timeoutMs = 40_000): Pr
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   // The kernel's hand-over of queued connections when a listen socket closes (Linux ≥ 5.14).
@@ -89,10 +81,7 @@ beforeAll(async () => {
     migrateReq = false; // not root, or an older kernel: queued fresh connections may be reset
   }
   db = await createTestDatabase();
-  const redisUrl = `${inject('redisUrl')}/11`;
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  const redisUrl = await emptyRedisDb(11);
   home = await mkdtemp(path.join(os.tmpdir(), 'recsvc-pm2-'));
   port = await freePort();
   env = {
@@ -189,8 +178,8 @@ it('replaces every worker on SIGUSR2 without failing a request, on fresh and kep
   const after = replaced.map((l) => l.newPid as number);
   expect(new Set(after).size).toBe(2);
   for (const pid of after) expect(before).not.toContain(pid);
-  for (const pid of before) expect(alive(pid)).toBe(false);
-  for (const pid of after) expect(alive(pid)).toBe(true);
+  for (const pid of before) expect(isAlive(pid)).toBe(false);
+  for (const pid of after) expect(isAlive(pid)).toBe(true);
   expect(lines('rolling restart already in progress: signal ignored')).toHaveLength(1);
   expect(lines('rolling restart finished')).toHaveLength(1);
 
@@ -211,6 +200,6 @@ it('stops on pm2 stop: the primary drains its workers and exits 0', async () => 
   expect(stopped.code, stopped.out).toBe(0);
   expect(lines('stopped')).toHaveLength(1);
   expect(readFileSync(path.join(home, 'pm2', 'pm2.log'), 'utf8')).toMatch(/exited with code \[0\]/);
-  for (const pid of workers) expect(alive(pid)).toBe(false);
+  for (const pid of workers) expect(isAlive(pid)).toBe(false);
   expect((await get(false, '/health')).error).toBe('ECONNREFUSED');
 });

@@ -2,10 +2,10 @@
  * The public API against the real clustered server (2 workers), real PostgreSQL and real Redis:
  * request in, exact status and body out.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 type Db = Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Db;
@@ -26,10 +26,7 @@ async function historyCount(): Promise<number> {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const redisUrl = `${inject('redisUrl')}/${REDIS_DB}`;
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  const redisUrl = await emptyRedisDb(REDIS_DB);
   server = await startServer({ DATABASE_URL: db.url, REDIS_URL: redisUrl });
 });
 

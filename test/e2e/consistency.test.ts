@@ -2,20 +2,17 @@
  * Read-your-write across workers: once a watch-history write is acknowledged, no response from any
  * worker contains the watched title — also while other requests are computing lists concurrently.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let server: RunningServer;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const redisUrl = `${inject('redisUrl')}/2`;
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  const redisUrl = await emptyRedisDb(2);
   // Model latency makes computations overlap writes: the slow-miss race is exercised for real.
   server = await startServer({ DATABASE_URL: db.url, REDIS_URL: redisUrl, MODEL_LATENCY_MS: '5-40', MODEL_NOISE: 'true' });
 });

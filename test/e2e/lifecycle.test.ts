@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
-import { startServer, type RunningServer } from '../support/server.js';
+import { isAlive, startServer, type RunningServer } from '../support/server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -19,14 +19,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function workerPids(output: string): number[] {
   return [...output.matchAll(/"pid":(\d+),"role":"worker-\d+".*"msg":"worker listening"/g)].map((m) => Number(m[1]));
@@ -87,8 +79,8 @@ describe('running', () => {
     process.kill(pids[0]!, 'SIGKILL');
     // Connections the kernel had already queued on the dead worker's socket may reset; once it is gone,
     // the survivor answers every new connection, and soon a new worker listens in the dead one's place.
-    for (let i = 0; i < 100 && alive(pids[0]!); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(alive(pids[0]!)).toBe(false);
+    for (let i = 0; i < 100 && isAlive(pids[0]!); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(isAlive(pids[0]!)).toBe(false);
     expect((await server.get('/health', true)).status).toBe(200);
     let replaced: number[] = [];
     for (let i = 0; i < 200 && replaced.length === 0; i++) {

@@ -5,11 +5,11 @@
  * only in the next one.
  */
 import http from 'node:http';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
 import { dashboardExpressions, familyOf, loadDashboard, metricNames, parseScrape, type Scrape } from '../support/prometheus.js';
 import { startServer, type Reply, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 const REDIS_DB = 8;
 const WORKERS = 2;
@@ -21,10 +21,7 @@ let server: RunningServer;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const redisUrl = `${inject('redisUrl')}/${REDIS_DB}`;
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  const redisUrl = await emptyRedisDb(REDIS_DB);
   server = await startServer({
     DATABASE_URL: db.url,
     REDIS_URL: redisUrl,

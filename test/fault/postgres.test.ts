@@ -3,21 +3,18 @@
  * ("stale if error", flagged `metadata.stale`); anything else is 503 service_unavailable; /ready says so;
  * writes fail cleanly and are not half-applied; everything recovers without a restart.
  */
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ownPostgres, requestLoop, sleep, tally, type OwnPostgres } from '../support/faults.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 let pg: OwnPostgres;
 let server: RunningServer;
 
 beforeAll(async () => {
   pg = await ownPostgres();
-  const redisUrl = `${inject('redisUrl')}/4`;
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  const redisUrl = await emptyRedisDb(4);
   // CACHE_TTL 1 s: lists go stale during the outage, so stale-if-error is what keeps them served.
   server = await startServer({
     DATABASE_URL: pg.url,

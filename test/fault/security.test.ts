@@ -2,10 +2,10 @@
  * Hostile and unauthorized input: API key, rate limiting, size limits, injection strings. Every rejection
  * is a 4xx JSON error, nothing is written, and no response carries a stack trace or SQL text.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 const KEY = 'test-key-0123456789abcdef';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -71,10 +71,7 @@ describe('rate limiting', () => {
   ])('%s: answers 429 with Retry-After once a client used its points, across both workers', async (_, withRedis) => {
     const env: Record<string, string> = { DATABASE_URL: db.url, RATE_LIMIT_POINTS: '10', RATE_LIMIT_DURATION_S: '30' };
     if (withRedis) {
-      const url = `${inject('redisUrl')}/5`;
-      const r = new Redis(url);
-      await r.flushdb();
-      r.disconnect();
+      const url = await emptyRedisDb(5);
       env.REDIS_URL = url;
     }
     const server = await startServer(env);

@@ -15,6 +15,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { popularityFallback } from '../../src/scoring-worker/model.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
 import { createTestDatabase } from '../support/db.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let sql: Sql;
@@ -24,9 +25,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   await seedIfEmpty(db.sql);
   sql = connect(db.url, { max: 4 });
-  const flush = new Redis(`${inject('redisUrl')}/3`);
-  await flush.flushdb();
-  flush.disconnect();
+  await emptyRedisDb(3);
 });
 
 afterAll(async () => {

@@ -3,10 +3,10 @@
  * first requests are cache hits although nobody asked for them. Without Redis every worker warms its
  * own L1; with Redis one worker warms Redis and the others answer from it.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { emptyRedisDb } from '../support/redis.js';
 
 const TOP_N = 5;
 const REDIS_DB = 13;
@@ -56,10 +56,7 @@ describe.each([
   beforeAll(async () => {
     const env: Record<string, string> = { DATABASE_URL: db.url, WARM_CACHE_TOP_N: String(TOP_N) };
     if (withRedis) {
-      env.REDIS_URL = `${inject('redisUrl')}/${REDIS_DB}`;
-      const redis = new Redis(env.REDIS_URL);
-      await redis.flushdb();
-      redis.disconnect();
+      env.REDIS_URL = await emptyRedisDb(REDIS_DB);
     }
     server = await startServer(env);
   });
