@@ -17,8 +17,10 @@ import type { WireContext } from '../http/exchange.js';
 import { RequestIds } from '../http/request-id.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
-import { createInlineScorer } from '../scoring-worker/inline.js';
+import { scoringTask } from '../scoring-worker/model.js';
+import { calibrate, Placement, type Costs } from '../scoring-worker/placement.js';
 import { createScoringPool } from '../scoring-worker/pool.js';
+import { createScorer } from '../scoring-worker/scorer.js';
 import { BatchService } from '../service/batch.js';
 import { createModelBreaker } from '../service/breaker.js';
 import { shouldWarm, startCacheWarming } from '../service/cache-warmer.js';
@@ -27,6 +29,8 @@ import { RecommendationService } from '../service/recommendation-service.js';
 import { PrimaryChannel, isOurs, send, type PrimaryToWorker } from './ipc.js';
 
 const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
+/** Until measured (no catalog at start-up): a conservative guess that sends only large tasks to the pool. */
+const UNMEASURED_COSTS: Costs = { nsPerCandidate: 20, handoffNs: 100_000 };
 /** A draining worker closes its kept-alive connections once they have been idle this long. */
 const DRAIN_QUIET_MS = 1000;
 
@@ -55,7 +59,6 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   const pool = createScoringPool({
     threads: config.SCORING_THREADS,
     maxQueue: config.SCORING_QUEUE_MAX,
-    concurrentTasksPerThread: config.SCORING_TASKS_PER_THREAD,
     niceIncrement: config.SCORING_THREAD_NICE,
     onError: (err) => log.error({ err }, 'scoring pool error'),
     onTimings: (wait, run) => {
@@ -64,11 +67,14 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     },
   });
   metrics.sources.scoringPool = () => pool.stats();
-  // SCORING_INLINE (benchmarks only): the same task on this event loop instead of the pool's threads.
-  // SCORING_INLINE_MAX_CANDIDATES: tasks this small cost less to score here than the thread hand-off.
-  const inline = createInlineScorer();
-  const scoreTask = (task: Parameters<typeof pool.run>[0]) =>
-    config.SCORING_INLINE || task.signals.candidates.length <= config.SCORING_INLINE_MAX_CANDIDATES ? inline(task) : pool.run(task);
+  const repo = new RecommendationRepo(sql, metrics.db, config.DB_TIMEOUT_MS, new Catalog(sql, config.CATALOG_REFRESH_S * 1000));
+  const placement = new Placement(config.SCORING_MODE, pool, { ...UNMEASURED_COSTS }, metrics.scoring.placed);
+  metrics.sources.placement = () => ({ inlineUpTo: placement.inlineUpTo, ...placement.costs });
+  const scoreTask = createScorer(
+    { latencyMinMs: config.MODEL_LATENCY_MIN_MS, latencyMaxMs: config.MODEL_LATENCY_MAX_MS, failureRate: config.MODEL_FAILURE_RATE },
+    pool,
+    placement,
+  );
   const breaker = createModelBreaker(scoreTask, {
     timeoutMs: config.MODEL_TIMEOUT_MS,
     errorThresholdPercentage: config.BREAKER_ERROR_PERCENT,
@@ -80,7 +86,6 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       log.warn({ state }, 'model circuit breaker changed state');
     },
   });
-  const repo = new RecommendationRepo(sql, metrics.db, config.DB_TIMEOUT_MS, new Catalog(sql, config.CATALOG_REFRESH_S * 1000));
   metrics.sources.dbInFlight = () => repo.inFlight;
   metrics.sources.dbPoolSize = config.DB_POOL_SIZE;
   const channel = new PrimaryChannel(2000);
@@ -88,13 +93,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     repo,
     cache,
     score: (task) => breaker.fire(task),
-    model: {
-      candidatePool: config.CANDIDATE_POOL,
-      noise: config.MODEL_NOISE,
-      latencyMinMs: config.MODEL_LATENCY_MIN_MS,
-      latencyMaxMs: config.MODEL_LATENCY_MAX_MS,
-      failureRate: config.MODEL_FAILURE_RATE,
-    },
+    model: { candidatePool: config.CANDIDATE_POOL, noise: config.MODEL_NOISE },
     metrics,
     log,
     maxPendingComputations: config.MAX_PENDING_COMPUTATIONS,
@@ -169,6 +168,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     app.close();
     await Promise.allSettled([pool.close(), sql.end({ timeout: 2 }), redis?.quit()]);
     breaker.shutdown();
+    placement.close();
     repo.catalog.close();
     process.exit(0);
   };
@@ -197,8 +197,17 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   process.on('SIGTERM', () => {});
   process.on('disconnect', () => void drainAndExit());
 
-  // The catalog snapshot before the first request needs it (a failure here is retried on first use).
-  await repo.catalog.current().catch((err: Error) => log.warn({ err: err.message }, 'catalog not loaded yet'));
+  // The catalog snapshot before the first request needs it (a failure here is retried on first use), and
+  // the placement rule's two costs measured on it before this worker takes traffic.
+  const snapshot = await repo.catalog.current().catch((err: Error) => void log.warn({ err: err.message }, 'catalog not loaded yet'));
+  if (snapshot && config.SCORING_MODE === 'adaptive' && !stopping) {
+    const sample = scoringTask({ userId: 0, catalog: snapshot, recent: [], watched: [] }, { pool: 0, keep: 50, nowMs: Date.now(), noise: false });
+    await calibrate(pool, sample).then(
+      (measured) => Object.assign(placement.costs, measured),
+      (err: Error) => log.warn({ err: err.message }, 'scoring costs not measured: using defaults'),
+    );
+    log.info({ handoffUs: Math.round(placement.costs.handoffNs / 100) / 10, nsPerCandidate: Math.round(placement.costs.nsPerCandidate * 10) / 10, inlineUpTo: placement.inlineUpTo }, 'scoring costs measured');
+  }
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });

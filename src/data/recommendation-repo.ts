@@ -5,7 +5,9 @@ import type { Sql } from './db.js';
 import { HISTORY_WINDOW } from '../domain/constants.js';
 import { Errors } from '../domain/errors.js';
 import type { UserSignals } from '../domain/types.js';
-import { Catalog, type CatalogView } from './catalog.js';
+import DataLoader from 'dataloader';
+import type { CatalogSnapshot } from '../domain/catalog-columns.js';
+import { Catalog } from './catalog.js';
 import type { DbQuery, QueryMetrics } from '../observability/metrics.js';
 import { isConnectionError } from './db.js';
 
@@ -76,15 +78,14 @@ interface SignalsRow {
   watched: number[];
 }
 
-function toSignals(userId: number, row: SignalsRow, catalog: CatalogView, pool: number): UserSignals {
-  const watched = new Set<number>();
-  for (const id of row.watched) watched.add(Number(id));
-  return {
-    userId,
-    recentGenres: catalog.genresOf(row.recent.map(Number)),
-    candidates: catalog.candidates(watched, pool),
-  };
-}
+/** Users one signals statement reads at most; more concurrent misses make several statements. */
+export const SIGNALS_BATCH_MAX = 64;
+
+const ids = (values: readonly (number | string)[]): number[] => {
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Number(values[i]);
+  return out;
+};
 
 export class RecommendationRepo {
   /** Statements sent and not yet answered: postgres.js exposes no pool statistics, so we count. */
@@ -100,38 +101,54 @@ export class RecommendationRepo {
   ) {}
 
   /**
-   * User existence and watch history in ONE statement (a cache miss costs one round trip, index scans of
-   * one user); recent genres and the unwatched candidates (popularity DESC, at most `pool`, 0 = whole
-   * catalog) come from the in-memory catalog.
+   * One user's history (existence, the last 50 watched ids, every watched id); null for an unknown user.
+   * Concurrent misses share round trips: every call made in the same event-loop turn joins one
+   * statement (at most SIGNALS_BATCH_MAX users each), sent once the turn's I/O callbacks have run
+   * (setImmediate). The caller gets its own user's row or null; a failed statement fails each caller.
    */
-  async userSignals(userId: number, pool: number): Promise<UserSignals | null> {
-    const [catalog, rows] = await Promise.all([
-      this.catalogView(),
-      this.guard('user_signals', () => this.sql.unsafe<SignalsRow[]>(USER_SIGNALS_SQL, [userId], { prepare: true })),
-    ]);
-    const row = rows[0];
-    return row ? toSignals(userId, row, catalog, pool) : null;
+  userSignals(userId: number): Promise<UserSignals | null> {
+    return this.signalsLoader.load(userId);
   }
 
+  /** Statements sent for userSignals / userSignalsMany (the batching is visible in tests and metrics). */
+  signalsStatements = 0;
+
+  private readonly signalsLoader = new DataLoader<number, UserSignals | null>(
+    async (userIds) => {
+      const found = await this.userSignalsMany(userIds);
+      return userIds.map((id) => found.get(id) ?? null);
+    },
+    { cache: false, maxBatchSize: SIGNALS_BATCH_MAX, batchScheduleFn: (run) => setImmediate(run) },
+  );
+
   /**
-   * userSignals for many users in ONE statement (a batch page's cache misses): the same subqueries per
-   * user, driven by the users primary key. Users that do not exist are absent from the map.
+   * The history of many users in ONE statement (a batch page's misses, or the misses of one event-loop
+   * turn): the same subqueries per user, driven by the users primary key. Unknown users are absent.
    */
-  async userSignalsMany(userIds: readonly number[], pool: number): Promise<Map<number, UserSignals>> {
+  async userSignalsMany(userIds: readonly number[]): Promise<Map<number, UserSignals>> {
     const found = new Map<number, UserSignals>();
     if (userIds.length === 0) return found;
+    this.signalsStatements += 1;
+    const single = userIds.length === 1;
     const [catalog, rows] = await Promise.all([
-      this.catalogView(),
+      this.catalogSnapshot(),
       this.guard('user_signals', () =>
-        this.sql.unsafe<(SignalsRow & { user_id: number })[]>(USER_SIGNALS_MANY_SQL, [userIds as number[]], { prepare: true }),
+        single
+          ? this.sql.unsafe<(SignalsRow & { user_id?: number })[]>(USER_SIGNALS_SQL, [userIds[0]!], { prepare: true })
+          : this.sql.unsafe<(SignalsRow & { user_id?: number })[]>(USER_SIGNALS_MANY_SQL, [userIds as number[]], { prepare: true }),
       ),
     ]);
-    for (const row of rows) found.set(Number(row.user_id), toSignals(Number(row.user_id), row, catalog, pool));
+    for (const row of rows) {
+      const userId = single ? userIds[0]! : Number(row.user_id);
+      const recent = ids(row.recent);
+      this.catalog.notice(catalog, recent);
+      found.set(userId, { userId, catalog, recent, watched: ids(row.watched) });
+    }
     return found;
   }
 
   /** The catalog snapshot; its first load can fail like any query (PostgreSQL unavailable → 503). */
-  private async catalogView(): Promise<CatalogView> {
+  private async catalogSnapshot(): Promise<CatalogSnapshot> {
     try {
       return await this.catalog.current();
     } catch (err) {

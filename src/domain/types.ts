@@ -1,4 +1,5 @@
 /** Shapes shared by every layer. Field names of API objects follow the seed's JSON exactly. */
+import type { CatalogColumns, CatalogSnapshot } from './catalog-columns.js';
 
 /** A catalog title as the scoring model sees it. */
 export interface Candidate {
@@ -21,29 +22,40 @@ export interface Recommendation {
 
 export type RecommendationSource = 'model' | 'popularity_fallback';
 
-/** Everything the model needs for one user, fetched in one PostgreSQL round trip. */
+/** What PostgreSQL tells about one user, with the catalog snapshot its ids are looked up in. */
 export interface UserSignals {
   userId: number;
-  /** Genres of the user's most recent watch events (newest first, at most HISTORY_WINDOW). */
-  recentGenres: string[];
-  /** Unwatched titles by popularity_score DESC, at most CANDIDATE_POOL (0 = whole catalog). */
-  candidates: Candidate[];
+  catalog: CatalogSnapshot;
+  /** Content ids of the user's most recent watch events (newest first, at most HISTORY_WINDOW). */
+  recent: number[];
+  /** Content ids of every title the user watched (never recommended). */
+  watched: number[];
 }
 
-/** A scoring request sent to the Piscina pool. */
+/**
+ * One scoring job, as it crosses to a scoring thread: the shared catalog columns and the user's own
+ * signals as small typed arrays. Candidates are the first `pool` unwatched titles in catalog order.
+ */
 export interface ScoringTask {
-  signals: UserSignals;
+  catalog: CatalogColumns;
+  /** Preference per genre index (the genre's share of recent events; the unseen floor elsewhere). */
+  preference: number[];
+  /** Catalog positions of the titles the user watched. */
+  watched: number[];
+  /** Unwatched titles scored (0 = whole catalog). */
+  pool: number;
   /** How many of the best-scored titles to return. */
   keep: number;
   /** Reference "now" for recency, epoch ms (passed in so results are reproducible). */
   nowMs: number;
   /** Exploration noise on/off (off makes rankings exact for tests). */
   noise: boolean;
-  /** Simulated remote-model latency, uniform in [min, max] ms; 0/0 turns it off. */
-  latencyMinMs: number;
-  latencyMaxMs: number;
-  /** Simulated failure probability in [0, 1]. */
-  failureRate: number;
+}
+
+/** A task's answer: catalog positions best first, with their rounded scores. */
+export interface Ranking {
+  positions: number[];
+  scores: number[];
 }
 
 /** A computed top-N list for one user: what the caches hold. */

@@ -35,9 +35,18 @@ export interface PoolGauges {
   capacity: number;
 }
 
+/** The placement rule's measured costs (scoring-worker/placement.ts). */
+export interface PlacementGauges {
+  /** Tasks up to this many candidates are cheaper inline than the thread hand-off. */
+  inlineUpTo: number;
+  handoffNs: number;
+  nsPerCandidate: number;
+}
+
 /** Where scrape-time gauges read from; unset sources report nothing. */
 export interface GaugeSources {
   scoringPool?: () => PoolGauges;
+  placement?: () => PlacementGauges;
   /** Statements sent to PostgreSQL and not yet answered (postgres.js has no public pool statistics). */
   dbInFlight?: () => number;
   dbPoolSize?: number;
@@ -193,7 +202,7 @@ export interface Metrics {
   modelDuration: HistogramChild;
   fallbacks: Record<'failure' | 'timeout' | 'rejected', CounterChild>;
   breakerState: client.Gauge.Internal<string>;
-  scoring: { wait: HistogramChild; run: HistogramChild };
+  scoring: { wait: HistogramChild; run: HistogramChild; placed: Record<'inline' | 'pool', CounterChild> };
   db: Record<DbQuery, QueryMetrics>;
   redisCommandErrors: CounterChild;
   batch: { users: Record<(typeof BATCH_STATUSES)[number], CounterChild>; duration: HistogramChild };
@@ -305,11 +314,18 @@ export function createMetrics(workerLabel: string): Metrics {
     run: new Histogram(
       {
         name: 'scoring_task_run_seconds',
-        help: 'Scoring task time on a thread: simulated model latency and scoring (completed tasks)',
-        buckets: MODEL_BUCKETS,
+        help: 'Scoring task time on a thread (completed tasks)',
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       },
       registry,
     ).labels(),
+    placed: (() => {
+      const c = new Counter(
+        { name: 'scoring_tasks_total', help: 'Scoring tasks by where they ran: inline (the HTTP event loop) or pool (a Piscina thread)', labelNames: ['place'] },
+        registry,
+      );
+      return { inline: c.labels('inline'), pool: c.labels('pool') };
+    })(),
   };
   const workerGauge = (name: string, help: string, read: () => number | undefined) =>
     new client.Gauge({
@@ -333,11 +349,20 @@ export function createMetrics(workerLabel: string): Metrics {
     'Scoring tasks submitted and not yet settled (queued or running)',
     () => sources.scoringPool?.().inFlight,
   );
+  workerGauge('scoring_pool_capacity', 'Scoring tasks the pool runs at once (one per thread)', () => sources.scoringPool?.().capacity);
   workerGauge(
-    'scoring_pool_capacity',
-    'Scoring tasks the pool runs at once (threads x tasks per thread)',
-    () => sources.scoringPool?.().capacity,
+    'scoring_inline_max_candidates',
+    'Placement rule: tasks up to this many candidates cost less inline than the measured thread hand-off',
+    () => sources.placement?.().inlineUpTo,
   );
+  workerGauge('scoring_handoff_seconds', 'Measured event-loop cost of one scoring-thread round trip', () => {
+    const p = sources.placement?.();
+    return p && p.handoffNs / 1e9;
+  });
+  workerGauge('scoring_inline_seconds_per_candidate', 'Measured event-loop cost of scoring one candidate inline', () => {
+    const p = sources.placement?.();
+    return p && p.nsPerCandidate / 1e9;
+  });
 
   const dbDuration = new Histogram(
     {

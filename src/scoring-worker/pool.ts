@@ -1,20 +1,19 @@
 /**
- * The one module that owns Piscina: a fixed set of scoring threads with a bounded queue.
- * Errors leave as ModelError: 'rejected' when the pool had no room (or is closing), 'failure' otherwise.
+ * The one module that owns Piscina: a fixed set of scoring threads with a bounded queue. A task is CPU
+ * only (the simulated model wait happens before, on the caller's event loop: it holds no thread), so each
+ * thread runs one task at a time. Errors leave as ModelError: 'rejected' when the pool had no room (or is
+ * closing), 'failure' otherwise.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ModelError } from '../domain/errors.js';
-import type { Recommendation, ScoringTask } from '../domain/types.js';
+import type { Ranking, ScoringTask } from '../domain/types.js';
 import type { ScoredTask } from './task.js';
-import { packTask, restoreTitles, type PackedTask } from './wire.js';
 
 export interface ScoringPoolOptions {
   threads: number;
   /** Tasks that may wait for a thread; beyond that run() rejects at once (backpressure, not a backlog). */
   maxQueue: number;
-  /** Tasks one thread interleaves: most of a task is an awaited timer, so one per thread would idle it. */
-  concurrentTasksPerThread: number;
   /** Pool-level errors (a thread crashing with no task on it, a close timeout); they must not go unheard. */
   onError?: (err: Error) => void;
   /**
@@ -36,12 +35,12 @@ export interface ScoringPoolStats {
   completed: number;
   /** Tasks submitted and not yet settled (queued or running). */
   inFlight: number;
-  /** Tasks the pool runs at once: threads x concurrentTasksPerThread. */
+  /** Tasks the pool runs at once: one per thread. */
   capacity: number;
 }
 
 export interface ScoringPool {
-  run(task: ScoringTask): Promise<Recommendation[]>;
+  run(task: ScoringTask): Promise<Ranking>;
   close(): Promise<void>;
   stats(): ScoringPoolStats;
 }
@@ -51,8 +50,7 @@ const NO_CAPACITY = new Set(['Task queue is at limit', 'No task queue available 
 
 export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   const threads = Math.max(1, Math.floor(opts.threads));
-  const perThread = Math.max(1, Math.floor(opts.concurrentTasksPerThread));
-  const pool = new Piscina<PackedTask, ScoredTask>({
+  const pool = new Piscina<ScoringTask, ScoredTask>({
     // Resolved next to this file so it works from dist/ (and the worker loads compiled JS).
     filename: fileURLToPath(new URL('./task.js', import.meta.url)),
     minThreads: threads,
@@ -60,7 +58,7 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
     // Threads stay up for the life of the process: the first requests never pay a thread start-up.
     idleTimeout: Infinity,
     maxQueue: Math.max(0, Math.floor(opts.maxQueue)),
-    concurrentTasksPerWorker: perThread,
+    concurrentTasksPerWorker: 1,
     niceIncrement: Math.max(0, Math.min(19, Math.floor(opts.niceIncrement ?? 0))),
   });
   // Without a listener an 'error' event would crash the process; in-flight tasks already reject on their own.
@@ -70,17 +68,16 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   let closed = false;
   let inFlight = 0;
   const onTimings = opts.onTimings;
-  const run = async (task: ScoringTask): Promise<Recommendation[]> => {
+  const run = async (task: ScoringTask): Promise<Ranking> => {
     if (closed) throw new ModelError('rejected', 'scoring pool is closed');
     const submitted = performance.now();
     inFlight += 1;
     try {
-      // Packed: typed arrays moved, not 10k objects cloned on this event loop (see wire.ts).
-      const packed = packTask(task);
-      const { items, runMs, indexOf } = await pool.run(packed.task, { transferList: packed.transferList });
+      // The catalog columns are shared memory: posting them copies nothing.
+      const { positions, scores, runMs } = await pool.run(task);
       // The thread measured its own run time; everything else since submission was queue and hand-off.
       onTimings?.(Math.max(0, performance.now() - submitted - runMs) / 1000, runMs / 1000);
-      return indexOf ? restoreTitles(items, indexOf, task.signals.candidates) : items;
+      return { positions, scores };
     } catch (err) {
       throw toModelError(err);
     } finally {
@@ -99,7 +96,7 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
       threads: pool.threads.length,
       completed: pool.completed,
       inFlight,
-      capacity: threads * perThread,
+      capacity: threads,
     }),
   };
 }

@@ -4,33 +4,25 @@
  */
 import { CACHED_LIST_SIZE } from '../domain/constants.js';
 import { Errors, ModelError, isServiceError } from '../domain/errors.js';
-import type {
-  Recommendation,
-  RecommendationList,
-  RecommendationSource,
-  ScoringTask,
-  UserSignals,
-} from '../domain/types.js';
+import type { Ranking, Recommendation, RecommendationList, RecommendationSource, ScoringTask, UserSignals } from '../domain/types.js';
 import type { RecommendationCache } from '../data/recommendation-cache.js';
 import type { RecommendationRepo, WatchRecord } from '../data/recommendation-repo.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import { popularityFallback } from '../scoring-worker/model.js';
+import { popularityRanking, scoringTask, toRecommendations } from '../scoring-worker/model.js';
 import { Singleflight } from './singleflight.js';
 
 /** After a PostgreSQL failure, how long reads answer without asking it (one probe then asks again). */
 const DB_RETRY_AFTER_MS = 500;
 
 export interface ModelSettings {
+  /** Unwatched titles scored per user (0 = whole catalog). */
   candidatePool: number;
   noise: boolean;
-  latencyMinMs: number;
-  latencyMaxMs: number;
-  failureRate: number;
 }
 
-/** The model as the service sees it: a call that may fail (the breaker-wrapped scoring pool). */
-export type ScoreFn = (task: ScoringTask) => Promise<Recommendation[]>;
+/** The model as the service sees it: a call that may fail (the breaker-wrapped remote model and scoring). */
+export type ScoreFn = (task: ScoringTask) => Promise<Ranking>;
 
 export interface Lookup {
   list: RecommendationList;
@@ -162,7 +154,7 @@ export class RecommendationService {
       if (Date.now() < this.dbDownUntil) return need.forEach((i) => staleOr(i, Errors.unavailable('Database')));
       let signals: Map<number, UserSignals>;
       try {
-        signals = await this.deps.repo.userSignalsMany(need.map((i) => userIds[i]!), this.deps.model.candidatePool);
+        signals = await this.deps.repo.userSignalsMany(need.map((i) => userIds[i]!));
       } catch (err) {
         if (!isServiceError(err) || err.code !== 'service_unavailable') return need.forEach((i) => settle[i]!.reject(err));
         this.dbDownUntil = Date.now() + DB_RETRY_AFTER_MS;
@@ -214,7 +206,7 @@ export class RecommendationService {
     }
     let signals: UserSignals | null;
     try {
-      signals = await this.deps.repo.userSignals(userId, this.deps.model.candidatePool);
+      signals = await this.deps.repo.userSignals(userId);
     } catch (err) {
       if (!isServiceError(err) || err.code !== 'service_unavailable') throw err;
       this.dbDownUntil = Date.now() + DB_RETRY_AFTER_MS;
@@ -231,25 +223,18 @@ export class RecommendationService {
   private async rank(signals: UserSignals): Promise<RecommendationList> {
     const { model, metrics } = this.deps;
     const started = performance.now();
+    const task = scoringTask(signals, { pool: model.candidatePool, keep: CACHED_LIST_SIZE, nowMs: Date.now(), noise: model.noise });
     try {
-      const items = await this.deps.score({
-        signals,
-        keep: CACHED_LIST_SIZE,
-        nowMs: Date.now(),
-        noise: model.noise,
-        latencyMinMs: model.latencyMinMs,
-        latencyMaxMs: model.latencyMaxMs,
-        failureRate: model.failureRate,
-      });
+      const ranking = await this.deps.score(task);
       metrics.model.success.inc();
       metrics.modelDuration.observe((performance.now() - started) / 1000);
-      return this.list(items, 'model');
+      return this.list(toRecommendations(ranking, signals.catalog), 'model');
     } catch (err) {
       if (isServiceError(err)) throw err;
       const reason = err instanceof ModelError ? err.reason : 'failure';
       metrics.model[reason].inc();
       metrics.fallbacks[reason].inc();
-      return this.list(popularityFallback(signals.candidates, CACHED_LIST_SIZE), 'popularity_fallback');
+      return this.list(toRecommendations(popularityRanking(task), signals.catalog), 'popularity_fallback');
     }
   }
 

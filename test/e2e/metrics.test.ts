@@ -100,7 +100,8 @@ describe('GET /metrics', () => {
       expect(after.sum('process_cpu_seconds_total', { worker })).toBeGreaterThan(0);
       expect(after.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
       expect(after.samples.some((s) => s.name === 'model_breaker_state' && s.labels.worker === worker && s.value === 0)).toBe(true);
-      expect(after.sum('scoring_pool_capacity', { worker })).toBe(64); // 1 thread x 64 interleaved tasks
+      expect(after.sum('scoring_pool_capacity', { worker })).toBe(1); // 1 thread, one CPU task at a time
+      expect(after.sum('scoring_inline_max_candidates', { worker })).toBeGreaterThan(0); // measured at start-up
       expect(after.sum('db_pool_connections', { worker })).toBe(20);
       expect(after.sum('redis_connected', { worker })).toBe(1);
     }
@@ -131,8 +132,10 @@ describe('GET /metrics', () => {
       expect(d('model_calls_total', { result: 'success' })).toBe(1);
       expect(d('model_calls_total')).toBe(1);
       expect(d('model_call_duration_seconds_count')).toBe(1);
-      expect(d('scoring_task_wait_seconds_count')).toBe(1);
-      expect(d('scoring_task_run_seconds_count')).toBe(1);
+      // 50 titles: cheaper to score on the event loop than to hand to a thread (placement rule 1).
+      expect(d('scoring_tasks_total', { place: 'inline' })).toBe(1);
+      expect(d('scoring_tasks_total', { place: 'pool' })).toBe(0);
+      expect(d('scoring_task_wait_seconds_count')).toBe(0);
       expect(d('recommendation_fallbacks_total')).toBe(0);
       expect(d('singleflight_coalesced_total')).toBe(0);
       expect(d('db_query_errors_total')).toBe(0);

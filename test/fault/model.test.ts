@@ -15,6 +15,8 @@ const { seedIfEmpty } = await import(`${dist}/data/seed.js`);
 const { createLogger } = await import(`${dist}/observability/logger.js`);
 const { createMetrics } = await import(`${dist}/observability/metrics.js`);
 const { createScoringPool } = await import(`${dist}/scoring-worker/pool.js`);
+const { Placement } = await import(`${dist}/scoring-worker/placement.js`);
+const { createScorer } = await import(`${dist}/scoring-worker/scorer.js`);
 const { createModelBreaker } = await import(`${dist}/service/breaker.js`);
 const { RecommendationService } = await import(`${dist}/service/recommendation-service.js`);
 
@@ -34,13 +36,17 @@ afterAll(async () => {
 });
 
 it('opens on failures, skips the model while open, and closes through a successful half-open probe', async () => {
-  pool = createScoringPool({ threads: 1, maxQueue: 100, concurrentTasksPerThread: 16 });
+  pool = createScoringPool({ threads: 1, maxQueue: 100 });
+  // The simulated remote model: its failure rate is changed below, as an outage and a recovery.
+  const remote = { latencyMinMs: 0, latencyMaxMs: 0, failureRate: 1 };
+  const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+  const scorer = createScorer(remote, pool, placement);
   let modelCalls = 0;
   const states: string[] = [];
   const breaker = createModelBreaker(
     (task: unknown) => {
       modelCalls += 1;
-      return pool.run(task);
+      return scorer(task);
     },
     {
       timeoutMs: 1000,
@@ -51,7 +57,7 @@ it('opens on failures, skips the model while open, and closes through a successf
       onStateChange: (s: string) => states.push(s),
     },
   );
-  const model = { candidatePool: 100, noise: false, latencyMinMs: 0, latencyMaxMs: 0, failureRate: 1 };
+  const model = { candidatePool: 100, noise: false };
   const metrics = createMetrics('test');
   const service = new RecommendationService({
     repo: new RecommendationRepo(sql),
@@ -74,7 +80,7 @@ it('opens on failures, skips the model while open, and closes through a successf
   expect(modelCalls).toBe(callsWhenOpened); // open: not one call reached the model
 
   // The model recovers; after the reset timeout one probe goes through, succeeds, and closes the breaker.
-  model.failureRate = 0;
+  remote.failureRate = 0;
   await new Promise((r) => setTimeout(r, 500));
   expect(await source(16)).toBe('model');
   expect(modelCalls).toBe(callsWhenOpened + 1);
@@ -83,10 +89,11 @@ it('opens on failures, skips the model while open, and closes through a successf
   expect(states).toEqual(['open', 'half_open', 'closed']);
 
   // Failing again opens it again (the rolling window still counts the earlier calls, so it takes a few).
-  model.failureRate = 1;
+  remote.failureRate = 1;
   let calls = 0;
   while (breaker.state() !== 'open' && calls < 60) await source((calls++ % 20) + 1);
   expect(breaker.state()).toBe('open');
   expect(calls).toBeGreaterThan(0);
   breaker.shutdown();
+  placement.close();
 });

@@ -12,7 +12,7 @@ import { seedIfEmpty } from '../../src/data/seed.js';
 import type { ScoringTask } from '../../src/domain/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { popularityFallback } from '../../src/scoring-worker/model.js';
+import { popularityRanking } from '../../src/scoring-worker/model.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
 import { createTestDatabase } from '../support/db.js';
 import { emptyRedisDb } from '../support/redis.js';
@@ -47,9 +47,9 @@ function worker() {
     cache,
     score: async (task: ScoringTask) => {
       if (hold) await new Promise<void>((r) => waiting.push(r));
-      return popularityFallback(task.signals.candidates, task.keep);
+      return popularityRanking(task);
     },
-    model: { candidatePool: 100, noise: false, latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 },
+    model: { candidatePool: 100, noise: false },
     metrics,
     log: createLogger('silent', 'test'),
     maxPendingComputations: 100,

@@ -11,7 +11,7 @@ import { seed } from '../../src/data/seed.js';
 import type { ScoringTask } from '../../src/domain/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { popularityFallback } from '../../src/scoring-worker/model.js';
+import { popularityRanking } from '../../src/scoring-worker/model.js';
 import { BatchService } from '../../src/service/batch.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -39,9 +39,9 @@ function pipeline(opts: { maxPending?: number } = {}) {
     cache,
     score: async (task: ScoringTask) => {
       await hold;
-      return popularityFallback(task.signals.candidates, task.keep);
+      return popularityRanking(task);
     },
-    model: { candidatePool: 100, noise: false, latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 },
+    model: { candidatePool: 100, noise: false },
     metrics,
     log: createLogger('silent', 'test'),
     maxPendingComputations: opts.maxPending ?? 1000,
@@ -149,5 +149,67 @@ describe('a batch page of cold users', () => {
     expect(single).not.toHaveBeenCalled();
     expect(first).toMatchObject({ status: 'fulfilled' });
     expect(lookup.list).toBe((first as PromiseFulfilledResult<typeof lookup>).value.list);
+  });
+});
+
+describe('concurrent single misses of different users', () => {
+  it('share one statement per event-loop turn; an unknown user gets its own 404 and fails nobody else', async () => {
+    const { service, repo } = pipeline();
+    const many = vi.spyOn(repo, 'userSignalsMany');
+    const users = [401, 402, 888_888, 403, 404, 777_777, 405];
+    const outcomes = await Promise.allSettled(users.map((u) => service.recommendationsFor(u)));
+    expect(many).toHaveBeenCalledTimes(1);
+    expect([...many.mock.calls[0]![0]].sort((a, b) => a - b)).toEqual([...users].sort((a, b) => a - b));
+    const codes = outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as { code: string }).code));
+    expect(codes).toEqual(['ok', 'ok', 'user_not_found', 'ok', 'ok', 'user_not_found', 'ok']);
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status === 'fulfilled') expect(o.value.list.items.length).toBeGreaterThan(0), expect(users[i]).toBeLessThan(1000);
+    }
+  });
+
+  it('give each user its own history, exactly as one statement per user would', async () => {
+    const { repo } = pipeline();
+    const users = Array.from({ length: 20 }, (_, i) => 500 + i * 7);
+    const together = await Promise.all(users.map((u) => repo.userSignals(u)));
+    for (const [i, u] of users.entries()) {
+      const alone = (await repo.userSignalsMany([u])).get(u)!;
+      expect(together[i]!.userId).toBe(u);
+      expect({ recent: together[i]!.recent, watched: together[i]!.watched }).toEqual({ recent: alone.recent, watched: alone.watched });
+    }
+  });
+
+  it('are bounded: more users than one statement takes go out as several statements', async () => {
+    const { repo } = pipeline();
+    const many = vi.spyOn(repo, 'userSignalsMany');
+    const users = Array.from({ length: 150 }, (_, i) => 2200 + i);
+    const found = await Promise.all(users.map((u) => repo.userSignals(u)));
+    expect(found.every((s, i) => s?.userId === users[i])).toBe(true);
+    expect(many.mock.calls.map((c) => c[0].length)).toEqual([64, 64, 22]);
+  });
+
+  it('never cache a list read before a write that lands while the shared statement is out', async () => {
+    const { service, cache, repo, holdModel } = pipeline();
+    let readDone!: () => void;
+    const read = new Promise<void>((r) => (readDone = r));
+    const original = repo.userSignalsMany.bind(repo);
+    vi.spyOn(repo, 'userSignalsMany').mockImplementation(async (...args) => {
+      const signals = await original(...args);
+      readDone();
+      return signals;
+    });
+    let release!: () => void;
+    holdModel(new Promise<void>((r) => (release = r)));
+    const a = service.recommendationsFor(601);
+    const b = service.recommendationsFor(602);
+    await read; // both users' data came back in one statement; the model has not answered yet
+    service.invalidateLocal(601); // a watch-history write for user 601 is acknowledged now
+    const after = service.recommendationsFor(601); // a request after the write never joins the old computation
+    release();
+    holdModel(undefined);
+    await Promise.all([a, b, after]);
+    expect(cache.peekLocal(602)).toBeDefined();
+    // The list cached for 601 is the one computed after the write, not the one read before it.
+    expect(cache.peekLocal(601)).toBe((await after).list);
+    expect((await a).list).not.toBe((await after).list);
   });
 });

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { Candidate, UserSignals } from '../../src/domain/types.js';
+import { catalogSnapshot } from '../../src/domain/catalog-columns.js';
+import type { Candidate, Recommendation, UserSignals } from '../../src/domain/types.js';
 import {
-  genrePreferences,
-  popularityFallback,
+  popularityRanking,
+  rankCatalog,
   recencyFactor,
   round3,
-  scoreCandidates,
+  scoringTask,
+  taskSize,
+  toRecommendations,
 } from '../../src/scoring-worker/model.js';
 
 const DAY = 86_400_000;
@@ -18,22 +21,73 @@ function candidate(id: number, popularity: number, genre: string, ageDays: numbe
 /** 3 action + 2 drama events: action 0.6, drama 0.4. */
 const HISTORY = ['action', 'drama', 'action', 'drama', 'action'];
 
-function signals(candidates: Candidate[], recentGenres = HISTORY): UserSignals {
-  return { userId: 1, recentGenres, candidates };
+/**
+ * A user whose recent history is one watched title per genre in `recentGenres` (ids from 1,000,000 up,
+ * in the catalog but watched, so never candidates) and whose candidates are `candidates`.
+ */
+function signals(candidates: Candidate[], recentGenres = HISTORY, extraWatched: number[] = []): UserSignals {
+  const history = recentGenres.map((genre, i) => ({ id: 1_000_000 + i, title: 'watched', genre, popularity: 0, createdAtMs: NOW }));
+  const catalog = catalogSnapshot([...candidates, ...history]);
+  const watched = [...history.map((t) => t.id), ...extraWatched];
+  return { userId: 1, catalog, recent: history.map((t) => t.id), watched };
+}
+
+interface Options {
+  keep: number;
+  nowMs: number;
+  noise: boolean;
+  random?: () => number;
+  pool?: number;
+}
+
+/** The model end to end: task, ranking over the catalog columns, recommendations. */
+function scoreCandidates(user: UserSignals, opts: Options): Recommendation[] {
+  const task = scoringTask(user, { pool: opts.pool ?? 0, keep: opts.keep, nowMs: opts.nowMs, noise: opts.noise });
+  return toRecommendations(rankCatalog(task, opts.random), user.catalog);
+}
+
+function popularityFallback(candidates: Candidate[], keep: number): Recommendation[] {
+  const user = signals(candidates, []);
+  return toRecommendations(popularityRanking(scoringTask(user, { pool: 0, keep, nowMs: NOW, noise: false })), user.catalog);
 }
 
 const exact = { nowMs: NOW, noise: false } as const;
 
-describe('genrePreferences', () => {
-  it('is count / total over the given events', () => {
-    const pref = genrePreferences(HISTORY);
-    expect(pref.get('action')).toBe(3 / 5);
-    expect(pref.get('drama')).toBe(2 / 5);
-    expect(pref.size).toBe(2);
+describe('scoringTask', () => {
+  it('gives each genre its share of the recent events and 0.1 to the others', () => {
+    const user = signals([candidate(1, 0.5, 'comedy', 0)]);
+    const task = scoringTask(user, { pool: 0, keep: 5, ...exact });
+    const pref = (g: string) => task.preference[user.catalog.genreIndex.get(g)!];
+    expect(pref('action')).toBe(3 / 5);
+    expect(pref('drama')).toBe(2 / 5);
+    expect(pref('comedy')).toBe(0.1);
   });
 
-  it('is empty without history', () => {
-    expect(genrePreferences([]).size).toBe(0);
+  it('ignores titles the catalog snapshot does not know', () => {
+    const user = { ...signals([candidate(1, 0.5, 'comedy', 0)], ['action']), recent: [1_000_000, 42_424_242], watched: [1_000_000, 42_424_242] };
+    const task = scoringTask(user, { pool: 0, keep: 5, ...exact });
+    expect(task.preference[user.catalog.genreIndex.get('action')!]).toBe(1);
+    expect([...task.watched]).toEqual([user.catalog.positionOf.get(1_000_000)]);
+  });
+
+  it('sizes the work as the candidates walked, watched ones included', () => {
+    const cands = Array.from({ length: 10 }, (_, i) => candidate(i + 1, 1 - i / 10, 'x', 0));
+    const user = signals(cands, ['x', 'x']);
+    expect(taskSize(scoringTask(user, { pool: 3, keep: 5, ...exact }))).toBe(5);
+    expect(taskSize(scoringTask(user, { pool: 0, keep: 5, ...exact }))).toBe(12);
+  });
+});
+
+describe('candidates', () => {
+  it('are the `pool` most popular unwatched titles', () => {
+    const cands = Array.from({ length: 10 }, (_, i) => candidate(i + 1, 1 - i / 20, 'x', 0));
+    const out = scoreCandidates(signals(cands, HISTORY, [1, 3]), { ...exact, keep: 10, pool: 4 });
+    expect(out.map((r) => r.content_id).sort((a, b) => a - b)).toEqual([2, 4, 5, 6]);
+  });
+
+  it('never include a watched title, whatever its score', () => {
+    const cands = [candidate(1, 1, 'action', 0), candidate(2, 0.1, 'x', 900)];
+    expect(scoreCandidates(signals(cands, HISTORY, [1]), { ...exact, keep: 10 }).map((r) => r.content_id)).toEqual([2]);
   });
 });
 
@@ -127,7 +181,9 @@ describe('scoreCandidates (noise off)', () => {
       [cands[i], cands[j]] = [cands[j]!, cands[i]!];
     }
     const history = Array.from({ length: 50 }, () => genres[Math.floor(rand() * 4)]!);
-    const pref = genrePreferences(history);
+    const pref = new Map<string, number>();
+    for (const g of history) pref.set(g, (pref.get(g) ?? 0) + 1);
+    for (const [g, n] of pref) pref.set(g, n / history.length);
     const reference = cands
       .map((c) => ({
         c,
@@ -169,7 +225,7 @@ describe('scoreCandidates (noise on)', () => {
 });
 
 describe('popularityFallback', () => {
-  it('keeps the given popularity order, scores are popularity rounded to 3 decimals', () => {
+  it('is the most popular unwatched titles, scores are popularity rounded to 3 decimals', () => {
     const cands = [candidate(5, 0.91234, 'drama', 0), candidate(2, 0.5, 'action', 900), candidate(9, 0.1, 'x', 0)];
     expect(popularityFallback(cands, 2)).toEqual([
       { content_id: 5, title: 'Title 5', genre: 'drama', popularity_score: 0.91234, score: 0.912 },

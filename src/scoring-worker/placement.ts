@@ -1,0 +1,119 @@
+/**
+ * Where a scoring task runs: on the HTTP worker's event loop (inline) or on a Piscina thread. A thread
+ * hop costs the event loop a fixed amount (structured clone, postMessage, Piscina's bookkeeping, the
+ * reply); scoring costs it time per candidate. Both are measured on this machine, not assumed:
+ * `calibrate` times them once at start-up and every inline task refines the per-candidate cost.
+ *
+ * Rule (mode "adaptive"):
+ * 1. a task cheaper to score than to hand off runs inline (the seed's 100 candidates: always);
+ * 2. otherwise it goes to the pool, unless every thread is busy with a backlog waiting while this event
+ *    loop has room (utilization under half): then inline finishes it sooner and costs nobody;
+ * 3. the pool's own bound (SCORING_QUEUE_MAX) still sheds the rest to the popularity fallback.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ScoringTask } from '../domain/types.js';
+import { rankCatalog, taskSize } from './model.js';
+import type { ScoringPool } from './pool.js';
+
+export type ScoringMode = 'adaptive' | 'pool' | 'inline';
+export type Place = 'inline' | 'pool';
+
+/** Event-loop utilization under which an idle-enough loop may take a task the threads have no room for. */
+const LOOP_HAS_ROOM = 0.5;
+const LOOP_SAMPLE_MS = 250;
+/** Weight of a new inline measurement in the per-candidate cost (exponential moving average). */
+const EWMA = 0.05;
+/** Inline tasks smaller than this are not timed: the clock's resolution would dominate. */
+const MIN_TIMED_CANDIDATES = 2_000;
+/** Each calibration phase (warm-up, measurement) runs at least this long. */
+const CALIBRATION_MS = 15;
+
+export interface Costs {
+  /** Event-loop time to score one candidate inline, ns. */
+  nsPerCandidate: number;
+  /** Event-loop time one pool round trip costs, ns (independent of the task's size: the catalog is shared). */
+  handoffNs: number;
+}
+
+export class Placement {
+  private loopUtilization = 0;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly mode: ScoringMode,
+    private readonly pool: Pick<ScoringPool, 'stats'>,
+    readonly costs: Costs,
+    /** Counts each decision (the scoring_tasks_total counters). */
+    private readonly placed: Record<Place, { inc(): void }> = { inline: { inc() {} }, pool: { inc() {} } },
+  ) {
+    if (mode !== 'adaptive') return;
+    let last = performance.eventLoopUtilization();
+    this.timer = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      this.loopUtilization = performance.eventLoopUtilization(now, last).utilization;
+      last = now;
+    }, LOOP_SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  /** Tasks up to this many candidates run inline under rule 1 (what /metrics shows). */
+  get inlineUpTo(): number {
+    return Math.floor(this.costs.handoffNs / Math.max(this.costs.nsPerCandidate, 1e-3));
+  }
+
+  choose(task: ScoringTask): Place {
+    const place = this.decide(task);
+    this.placed[place].inc();
+    return place;
+  }
+
+  /** An inline task took `ms` for `candidates`: refine the per-candidate cost. */
+  timedInline(candidates: number, ms: number): void {
+    if (candidates < MIN_TIMED_CANDIDATES) return;
+    this.costs.nsPerCandidate += EWMA * ((ms * 1e6) / candidates - this.costs.nsPerCandidate);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private decide(task: ScoringTask): Place {
+    if (this.mode !== 'adaptive') return this.mode;
+    if (taskSize(task) * this.costs.nsPerCandidate <= this.costs.handoffNs) return 'inline';
+    const { queueSize } = this.pool.stats();
+    if (queueSize > 0 && this.loopUtilization < LOOP_HAS_ROOM) return 'inline';
+    return 'pool';
+  }
+}
+
+/**
+ * Measures both costs on this machine with the real catalog, before the worker takes traffic: scoring
+ * the whole catalog inline (after a warm-up run, so the JIT has compiled it), and the event-loop time of
+ * pool round trips of one-candidate tasks (event-loop utilization while nothing else runs).
+ */
+export async function calibrate(pool: Pick<ScoringPool, 'run'>, sample: ScoringTask): Promise<Costs> {
+  const whole: ScoringTask = { ...sample, pool: 0, keep: 50, noise: false };
+  const size = Math.max(1, taskSize(whole));
+  // Warm up until the JIT has compiled the loop (cold runs are interpreted, many times slower), then measure.
+  const timeRuns = (budgetMs: number, minRuns: number): { ms: number; runs: number } => {
+    let runs = 0;
+    const started = performance.now();
+    while (runs < minRuns || performance.now() - started < budgetMs) {
+      rankCatalog(whole);
+      runs += 1;
+    }
+    return { ms: performance.now() - started, runs };
+  };
+  timeRuns(CALIBRATION_MS, 3);
+  const { ms, runs } = timeRuns(CALIBRATION_MS, 3);
+  const nsPerCandidate = (ms * 1e6) / (runs * size);
+
+  const tiny: ScoringTask = { ...sample, pool: 1, keep: 1, noise: false };
+  for (let i = 0; i < 8; i++) await pool.run(tiny); // thread start-up and JIT, not measured
+  const trips = 64;
+  const before = performance.eventLoopUtilization();
+  for (let i = 0; i < trips; i += 8) await Promise.all(Array.from({ length: 8 }, () => pool.run(tiny)));
+  const { active } = performance.eventLoopUtilization(before);
+  // active counts this loop's busy ms during the trips; one-candidate scoring itself is on the threads.
+  return { nsPerCandidate, handoffNs: (active * 1e6) / trips };
+}

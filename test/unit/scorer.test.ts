@@ -1,0 +1,140 @@
+/**
+ * The model call as the service makes it: the simulated remote-model wait holds no scoring thread, and
+ * the placement rule puts each task inline or on the pool from measured costs and load.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalogSnapshot } from '../../src/domain/catalog-columns.js';
+import type { ModelError as ModelErrorClass } from '../../src/domain/errors.js';
+import type { ScoringTask } from '../../src/domain/types.js';
+import { rankCatalog, scoringTask } from '../../src/scoring-worker/model.js';
+import type * as PlacementModule from '../../src/scoring-worker/placement.js';
+import type { ScoringPool, createScoringPool as CreateScoringPool } from '../../src/scoring-worker/pool.js';
+import type { createScorer as CreateScorer } from '../../src/scoring-worker/scorer.js';
+
+// Real threads load compiled JS: the pool (and ModelError, for instanceof) come from dist/.
+let createScoringPool: typeof CreateScoringPool;
+let createScorer: typeof CreateScorer;
+let Placement: typeof PlacementModule.Placement;
+let calibrate: typeof PlacementModule.calibrate;
+let ModelError: typeof ModelErrorClass;
+beforeAll(async () => {
+  const dist = '../../dist';
+  ({ createScoringPool } = await import(`${dist}/scoring-worker/pool.js`));
+  ({ createScorer } = await import(`${dist}/scoring-worker/scorer.js`));
+  ({ Placement, calibrate } = await import(`${dist}/scoring-worker/placement.js`));
+  ({ ModelError } = await import(`${dist}/domain/errors.js`));
+});
+
+const NOW = Date.UTC(2025, 0, 1);
+function catalogOf(n: number) {
+  return catalogSnapshot(
+    Array.from({ length: n }, (_, i) => ({ id: i + 1, title: `T${i + 1}`, genre: `g${i % 5}`, popularity: (n - i) / n, createdAtMs: NOW - i * 3_600_000 })),
+  );
+}
+const small = catalogOf(200);
+const large = catalogOf(50_000);
+const taskOn = (catalog = small, pool = 100): ScoringTask =>
+  scoringTask({ userId: 1, catalog, recent: [1, 2], watched: [1, 2] }, { pool, keep: 50, nowMs: NOW, noise: false });
+const idlePool = { stats: () => ({ queueSize: 0 }) } as unknown as Pick<ScoringPool, 'stats'>;
+
+describe('the simulated remote-model wait', () => {
+  let pool: ScoringPool;
+  beforeAll(() => {
+    pool = createScoringPool({ threads: 1, maxQueue: 1000 });
+  });
+  afterAll(() => pool.close());
+
+  it('holds no scoring thread: hundreds of calls wait at once, none of them on the pool', async () => {
+    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+    const score = createScorer({ latencyMinMs: 150, latencyMaxMs: 150, failureRate: 0 }, pool, placement);
+    const calls = Array.from({ length: 400 }, () => score(taskOn()));
+    await new Promise((r) => setTimeout(r, 50));
+    // Every call is inside its model wait now; the pool has nothing: a wait takes no slot or queue place.
+    expect(pool.stats()).toMatchObject({ inFlight: 0, queueSize: 0 });
+    const results = await Promise.all(calls);
+    const expected = rankCatalog(taskOn());
+    for (const r of results) expect(r).toEqual(expected);
+    placement.close();
+  });
+
+  it('fails with ModelError "failure" at the configured rate, before any scoring', async () => {
+    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+    const score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 1 }, pool, placement);
+    const completed = pool.stats().completed;
+    const err = await score(taskOn()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelError);
+    expect((err as ModelErrorClass).reason).toBe('failure');
+    expect(pool.stats().completed).toBe(completed);
+    placement.close();
+  });
+});
+
+describe('a full scoring queue', () => {
+  it('refuses the overflow with ModelError "rejected" (the breaker\'s overload, answered by the fallback)', async () => {
+    const pool = createScoringPool({ threads: 1, maxQueue: 1 });
+    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+    try {
+      await pool.run(taskOn()); // the thread is up
+      const score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 }, pool, placement);
+      const settled = await Promise.allSettled(Array.from({ length: 20 }, () => score(taskOn(large, 0))));
+      // One on the thread, one in the queue; the other 18 are refused at once.
+      expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(2);
+      for (const s of settled.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+        expect(s.reason).toBeInstanceOf(ModelError);
+        expect((s.reason as ModelErrorClass).reason).toBe('rejected');
+      }
+    } finally {
+      placement.close();
+      await pool.close();
+    }
+  });
+});
+
+describe('placement (adaptive)', () => {
+  it('scores a task inline when it costs less than the hand-off, on the pool when it costs more', () => {
+    const placed = { inline: 0, pool: 0 };
+    const counters = { inline: { inc: () => (placed.inline += 1) }, pool: { inc: () => (placed.pool += 1) } };
+    // 10 ns per candidate, 50 µs per hand-off: up to 5,000 candidates inline.
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 10, handoffNs: 50_000 }, counters);
+    expect(placement.inlineUpTo).toBe(5_000);
+    expect(placement.choose(taskOn(small, 100))).toBe('inline');
+    expect(placement.choose(taskOn(large, 4_000))).toBe('inline');
+    expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
+    expect(placement.choose(taskOn(large, 0))).toBe('pool');
+    expect(placed).toEqual({ inline: 2, pool: 2 });
+    placement.close();
+  });
+
+  it('scores inline a task the busy threads would make wait, while this event loop has room', () => {
+    const backlog = { stats: () => ({ queueSize: 3 }) } as unknown as Pick<ScoringPool, 'stats'>;
+    const placement = new Placement('adaptive', backlog, { nsPerCandidate: 10, handoffNs: 50_000 });
+    expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
+    placement.close();
+  });
+
+  it('obeys a fixed mode whatever the costs', () => {
+    const pool = new Placement('pool', idlePool, { nsPerCandidate: 10, handoffNs: 1e9 });
+    const inline = new Placement('inline', idlePool, { nsPerCandidate: 1e6, handoffNs: 1 });
+    expect(pool.choose(taskOn())).toBe('pool');
+    expect(inline.choose(taskOn(large, 0))).toBe('inline');
+  });
+
+  it('refines the per-candidate cost from timed inline tasks', () => {
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 10, handoffNs: 50_000 });
+    for (let i = 0; i < 200; i++) placement.timedInline(10_000, 1); // 100 ns per candidate measured
+    expect(placement.costs.nsPerCandidate).toBeGreaterThan(90);
+    expect(placement.inlineUpTo).toBeLessThan(600);
+  });
+
+  it('measures both costs on this machine with a real pool', async () => {
+    const pool = createScoringPool({ threads: 1, maxQueue: 100 });
+    try {
+      const costs = await calibrate(pool, taskOn(large, 0));
+      expect(costs.nsPerCandidate).toBeGreaterThan(0);
+      expect(costs.handoffNs).toBeGreaterThan(0);
+      expect(Number.isFinite(costs.nsPerCandidate) && Number.isFinite(costs.handoffNs)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+});
