@@ -9,6 +9,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Redis } from './redis.js';
+import { itemsJson } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -139,9 +140,10 @@ export class RecommendationCache {
     this.setLocal(userId, list, keepMs, ticket.epoch);
     if (!this.redis || ticket.sharedGen === undefined || this.isStale(userId, ticket.epoch)) return;
     if (this.pendingShared.has(userId)) return;
-    const stored: StoredList = { e: list.freshUntil, s: list.source, g: list.generatedAt, i: list.items };
+    // The StoredList shape, from the items' cached JSON fragments (the response uses the same ones).
+    const stored = `{"e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","i":${itemsJson(list)}}`;
     this.redis
-      .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, JSON.stringify(stored), Math.max(1, Math.round(keepMs)))
+      .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, stored, Math.max(1, Math.round(keepMs)))
       .catch(() => this.metrics.cache.redis.error.inc());
   }
 

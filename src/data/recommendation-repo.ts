@@ -81,12 +81,6 @@ interface SignalsRow {
 /** Users one signals statement reads at most; more concurrent misses make several statements. */
 export const SIGNALS_BATCH_MAX = 64;
 
-const ids = (values: readonly (number | string)[]): number[] => {
-  const out = new Array<number>(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Number(values[i]);
-  return out;
-};
-
 export class RecommendationRepo {
   /** Statements sent and not yet answered: postgres.js exposes no pool statistics, so we count. */
   inFlight = 0;
@@ -140,9 +134,10 @@ export class RecommendationRepo {
     ]);
     for (const row of rows) {
       const userId = single ? userIds[0]! : Number(row.user_id);
-      const recent = ids(row.recent);
-      this.catalog.notice(catalog, recent);
-      found.set(userId, { userId, catalog, recent, watched: ids(row.watched) });
+      // int8[] elements arrive as numbers (db.ts parses int8 to Number); the newest event is where a
+      // title added since the snapshot shows up first.
+      if (row.recent.length > 0) this.catalog.notice(catalog, row.recent[0]!);
+      found.set(userId, { userId, catalog, recent: row.recent, watched: row.watched });
     }
     return found;
   }

@@ -54,6 +54,7 @@ export function catalogSnapshot(titles: readonly Candidate[]): CatalogSnapshot {
       genreIndex.set(c.genre, g);
       genres.push(c.genre);
     }
+    c.genre = genres[g]!; // one string per genre, not one per title (the driver makes a string per row)
     genre[i] = g;
     positionOf.set(c.id, i);
   }

@@ -2,24 +2,12 @@
  * Response bodies of the recommendation route, built from JSON fragments computed once per cached list:
  * a cache hit concatenates strings, it never re-serializes the list.
  */
+import { fragmentsOf } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
 
-const fragments = new WeakMap<RecommendationList, string[]>();
 /** Whole cache-hit bodies per (list, limit): a few limits per list, so memory stays bounded. */
 const hitBodies = new WeakMap<RecommendationList, Map<number, string>>();
 const HIT_BODIES_PER_LIST = 4;
-
-/** The first `n` items' fragments, serialized on first need (a miss answering limit=10 of a 50-item list
- * serialized all 50: 7 % of a cold request's CPU in the profile). */
-function fragmentsOf(list: RecommendationList, n: number): string[] {
-  let parts = fragments.get(list);
-  if (!parts) {
-    parts = [];
-    fragments.set(list, parts);
-  }
-  for (let i = parts.length; i < n; i++) parts.push(JSON.stringify(list.items[i]));
-  return parts;
-}
 
 function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false): string {
   const n = Math.min(limit, list.items.length);
