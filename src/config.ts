@@ -88,7 +88,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   FALLBACK_CACHE_TTL: { kind: 'int', default: '15', doc: 'seconds a popularity-fallback list stays cached' },
   CACHE_STALE_TTL: { kind: 'int', default: '3600', doc: 'seconds past its TTL a cached list may still be served (`metadata.stale`) while PostgreSQL is unavailable; 0 = never' },
   DB_TIMEOUT_MS: { kind: 'int', default: '1000', doc: 'a recommendation query slower than this counts as PostgreSQL unavailable (stale list or 503)' },
-  MAX_PENDING_COMPUTATIONS: { kind: 'int', default: '512', doc: 'cache misses one worker computes at once; beyond it 503 service_unavailable (load shedding)' },
+  MAX_PENDING_COMPUTATIONS: { kind: 'int', default: '1024', doc: 'cache misses one worker computes at once (each holds a few kB while it waits for PostgreSQL and the model); beyond it 503 service_unavailable (load shedding)' },
   API_KEY: { kind: 'string', doc: 'when set (16+ printable chars), writes need `Authorization: Bearer <key>`' },
   API_KEY_READS: { kind: 'bool', default: 'false', doc: 'with API_KEY set, recommendation reads need the key too' },
   RATE_LIMIT_POINTS: { kind: 'int', default: '0', doc: 'requests a client may make per RATE_LIMIT_DURATION_S (0 = no rate limiting); cluster-wide through Redis when REDIS_URL is set' },

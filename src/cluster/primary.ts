@@ -73,7 +73,7 @@ export async function runPrimary(config: Config): Promise<void> {
   }
 
   const redis = config.REDIS_URL
-    ? connectRedis(config.REDIS_URL, { commandTimeoutMs: 1000, log, name: 'rec-primary' })
+    ? await connectRedis(config.REDIS_URL, { commandTimeoutMs: 1000, log, name: 'rec-primary' })
     : null;
   const aggregator = new AggregatorRegistry();
   // Instance-wide rate-limit counts when there is no Redis to share them (workers use RateLimiterCluster).

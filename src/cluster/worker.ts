@@ -43,7 +43,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
 
   const sql = connect(databaseUrl, { max: config.DB_POOL_SIZE, statementTimeoutMs: config.REQUEST_TIMEOUT_MS });
   const redis = config.REDIS_URL
-    ? connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log, name: `rec-worker-${index}`, metrics })
+    ? await connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log, name: `rec-worker-${index}`, metrics })
     : null;
   const cache = new RecommendationCache(
     redis,

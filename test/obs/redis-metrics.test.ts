@@ -14,9 +14,9 @@ afterEach(() => {
   for (const c of clients.splice(0)) c.disconnect();
 });
 
-function connect(url: string) {
+async function connect(url: string) {
   const metrics = createMetrics('0');
-  const redis = connectRedis(url, { commandTimeoutMs: 500, log, name: 'metrics-test', metrics });
+  const redis = await connectRedis(url, { commandTimeoutMs: 500, log, name: 'metrics-test', metrics });
   clients.push(redis);
   return { redis, metrics };
 }
@@ -27,7 +27,7 @@ async function ready(redis: Redis): Promise<void> {
 
 describe('redis metrics', () => {
   it('counts failed commands and reports the connection as ready', async () => {
-    const { redis, metrics } = connect(`${inject('redisUrl')}/9`);
+    const { redis, metrics } = await connect(`${inject('redisUrl')}/9`);
     await ready(redis);
     expect(metrics.sources.redisReady?.()).toBe(true);
     await redis.set('metrics-test', '1');
@@ -47,7 +47,7 @@ describe('redis metrics', () => {
         srv.close(() => resolve(port));
       });
     });
-    const { redis, metrics } = connect(`redis://127.0.0.1:${port}`);
+    const { redis, metrics } = await connect(`redis://127.0.0.1:${port}`);
     for (let i = 0; i < 3; i++) await expect(redis.get('k')).rejects.toThrow();
     expect(metrics.redisCommandErrors.value).toBe(3);
     expect(metrics.sources.redisReady?.()).toBe(false);
