@@ -124,6 +124,7 @@ export async function startRedis() {
   }
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
     async flush() {
       await new Promise((resolve, reject) => {
         const s = net.connect(port, '127.0.0.1', () => s.write('FLUSHALL\r\n'));

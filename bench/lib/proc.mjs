@@ -1,0 +1,147 @@
+/**
+ * CPU time and memory of processes from /proc (Linux only; elsewhere every reading is `undefined` and the
+ * bench leaves the columns empty). Used for the load generator, the service (primary + cluster workers,
+ * their threads included: a process's stat sums its threads), the ceiling server and PostgreSQL.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const HAS_PROC = (() => {
+  try {
+    readFileSync('/proc/self/stat', 'utf8');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Clock ticks per second of the utime/stime fields (`getconf CLK_TCK`, normally 100). */
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * One /proc/<pid>/stat: ppid and CPU seconds. `self` = utime + stime (fields 14, 15: the process and all
+ * its threads, live or exited); `children` = cutime + cstime (16, 17: children it has reaped). The comm
+ * field may hold spaces and parentheses, so fields are counted from the last ')'.
+ */
+export function procStat(pid) {
+  if (!HAS_PROC) return undefined;
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  return {
+    pid: Number(pid),
+    state: f[0],
+    ppid: Number(f[1]),
+    self: (Number(f[11]) + Number(f[12])) / CLK_TCK,
+    children: (Number(f[13]) + Number(f[14])) / CLK_TCK,
+  };
+}
+
+/** Every live process's stat, keyed by pid (one scan of /proc). */
+function allStats() {
+  const out = new Map();
+  if (!HAS_PROC) return out;
+  for (const name of readdirSync('/proc')) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    const s = procStat(name);
+    if (s) out.set(s.pid, s);
+  }
+  return out;
+}
+
+/** `root` and all its live descendants (pids), found through the ppid of every process in /proc. */
+export function processTree(root, stats = allStats()) {
+  const kids = new Map();
+  for (const s of stats.values()) {
+    if (!kids.has(s.ppid)) kids.set(s.ppid, []);
+    kids.get(s.ppid).push(s.pid);
+  }
+  const out = [];
+  const todo = stats.has(root) ? [root] : [];
+  while (todo.length) {
+    const pid = todo.pop();
+    out.push(pid);
+    todo.push(...(kids.get(pid) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU seconds used so far by `root`'s process tree: utime + stime of every live member plus cutime + cstime
+ * of each (so a child that exited and was reaped, e.g. a PostgreSQL backend, still counts). Differences of
+ * two readings give the tree's CPU over an interval. `undefined` when `root` is gone or there is no /proc.
+ */
+export function treeCpu(root) {
+  if (!HAS_PROC || !root) return undefined;
+  const stats = allStats();
+  const pids = processTree(root, stats);
+  if (pids.length === 0) return undefined;
+  let seconds = 0;
+  for (const pid of pids) {
+    const s = stats.get(pid);
+    seconds += s.self + s.children;
+  }
+  return { seconds, processes: pids.length, at: performance.now() };
+}
+
+/** A tree's CPU between two treeCpu() readings, as seconds and as cores (CPU seconds / wall seconds). */
+export function cpuDelta(before, after) {
+  if (!before || !after) return undefined;
+  const seconds = Math.max(0, after.seconds - before.seconds);
+  const wall = (after.at - before.at) / 1000;
+  return { seconds, wall, cores: wall > 0 ? seconds / wall : NaN };
+}
+
+/** VmRSS of one process, bytes (undefined when it is gone). */
+export function rssBytes(pid) {
+  if (!HAS_PROC) return undefined;
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** RSS of a primary and each of its direct children (the cluster workers): { primary, workers: [bytes] }. */
+export function clusterRss(primary) {
+  if (!HAS_PROC || !primary) return undefined;
+  const stats = allStats();
+  const workers = [...stats.values()].filter((s) => s.ppid === primary).map((s) => s.pid).sort((a, b) => a - b);
+  return { primary: rssBytes(primary), workers: workers.map((pid) => ({ pid, bytes: rssBytes(pid) })) };
+}
+
+/** The pid of the postmaster that owns a PostgreSQL data dir (first line of postmaster.pid), if live. */
+export function postmasterPid(dataDir) {
+  try {
+    const pid = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 && procStat(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds the whole machine has been busy (user + nice + system + irq + softirq over all cores, from
+ * the first line of /proc/stat; steal and iowait excluded), for the "rest of the machine" share of a load.
+ */
+export function machineBusy() {
+  if (!HAS_PROC) return undefined;
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq] = f;
+    return { seconds: (user + nice + system + irq + softirq) / CLK_TCK, at: performance.now() };
+  } catch {
+    return undefined;
+  }
+}
