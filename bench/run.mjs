@@ -1,19 +1,29 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: the service under autocannon, scenario by scenario, each row a ratio to a reference
+ * `npm run bench`: the service under load, scenario by scenario, each row a ratio to a reference
  * measured in the same run (a bare-uWS ceiling server, or `pgbench -S` for the cold path), so other load
  * on the machine moves both sides alike. Markdown table on stdout, JSON under bench/results/.
  *
+ * The load generator is wrk (bench/lib/wrk.mjs) when it is on PATH, else autocannon; loads wrk cannot run
+ * (an offered rate, a request count, per-response JavaScript) use autocannon, on 2 worker threads where the
+ * load allows it. Every row says which generator drove it and what CPU it, the service and PostgreSQL used
+ * (from /proc), so a row limited by its generator rather than by the service shows as such.
+ *
  * Environment:
- *   BENCH_SCENARIOS   comma list (default all): hot,redis,cold,model,coalesce,batch,write-mix,big-catalog
+ *   BENCH_SCENARIOS   comma list (default all but big-catalog-full):
+ *                     hot,redis,cold,model,coalesce,batch,write-mix,big-catalog; big-catalog-full adds
+ *                     CANDIDATE_POOL=0 (every title scored per miss) at WORKERS=1
+ *   BENCH_GENERATOR   wrk | autocannon: force the generator (default wrk when installed)
  *   BENCH_DURATION    seconds per measured load (default 10)
  *   BENCH_CONNECTIONS connections of the hot/redis/cold loads (default 64)
  *   BENCH_WORKERS     HTTP workers of the service and the ceiling (default: cores)
  *   BENCH_PROFILE     1: run the hot and cold services under `node --cpu-prof` (workers inherit it) and print the top
- *                     (or a comma list of the services to profile, e.g. big-catalog-pool,model)
- *                     self-time functions of their HTTP workers and scoring threads (slower: profile runs)
+ *                     self-time functions of their HTTP workers and scoring threads (slower: profile runs);
+ *                     or a comma list of the services to profile, e.g. big-catalog-pool-w2,model-redis
  *   BENCH_ENV         extra service settings for every scenario, `NAME=value,NAME=value` (a scenario's
- *                     own settings win), e.g. BENCH_ENV=SCORING_INLINE_MAX_CANDIDATES=0
+ *                     own settings win), e.g. BENCH_ENV=DB_POOL_SIZE=4
+ *   BENCH_SCORING_RATE offered rate of the big-catalog scoring load (default 300 req/s; big-catalog-full:
+ *                     BENCH_SCORING_RATE_FULL, default a tenth of it, for 10× the candidates per miss)
  *   BENCH_URL         measure a running service instead of starting one per scenario (its configuration
  *                     is then whatever it runs with; scenarios that need metrics or env switches say so)
  *   BENCH_USERS / BENCH_CONTENT / BENCH_EVENTS   data set (default 1,000,000 / 100,000 / 20,000,000),
@@ -25,22 +35,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import { benchPostgres, ensureDataset, ROOT } from './lib/pg.mjs';
-import { distinctUsers, load, userMix } from './lib/load.mjs';
+import { BENCH_DATA_DIR, benchPostgres, ensureDataset, ROOT } from './lib/pg.mjs';
+import { distinctUsers, GENERATOR, load, userMix, WRK_VERSION } from './lib/load.mjs';
+import { clusterRss, cpuDelta, machineBusy, postmasterPid, procStat, treeCpu } from './lib/proc.mjs';
 import { get, perWorker, scrape, startCeiling, startRedis, startService, sum } from './lib/service.mjs';
 import { formatSummary, summarize } from './profile-summary.mjs';
 
 const run = promisify(execFile);
 const ALL = ['hot', 'redis', 'cold', 'model', 'coalesce', 'batch', 'write-mix', 'big-catalog'];
+const KNOWN = [...ALL, 'big-catalog-full'];
 const selected = new Set((process.env.BENCH_SCENARIOS || ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
-for (const s of selected) if (!ALL.includes(s)) throw new Error(`unknown scenario "${s}"; known: ${ALL.join(', ')}`);
+for (const s of selected) if (!KNOWN.includes(s)) throw new Error(`unknown scenario "${s}"; known: ${KNOWN.join(', ')}`);
+const NPROC = os.availableParallelism();
 const DURATION = Number(process.env.BENCH_DURATION || 10);
 const WARMUP = Math.max(1, Math.min(3, Math.round(DURATION / 4)));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 64);
-const WORKERS = Number(process.env.BENCH_WORKERS || os.availableParallelism());
+const WORKERS = Number(process.env.BENCH_WORKERS || NPROC);
 /** BENCH_PROFILE=1 profiles the hot and cold services; a comma list names the services to profile. */
 const PROFILE = /^(1|true|yes)$/i.test(process.env.BENCH_PROFILE ?? '')
-  ? ['hot', 'cold', 'cold-inline-small']
+  ? ['hot', 'cold']
   : (process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const TARGET = process.env.BENCH_URL?.replace(/\/$/, '');
 const EXTRA_ENV = Object.fromEntries(
@@ -56,22 +69,89 @@ const HOT_LIMITS = [5, 10, 15, 20];
 const RESULTS = path.join(ROOT, 'bench/results');
 const log = (m) => process.stderr.write(`${m}\n`);
 
-/** User id ranges per scenario: disjoint, so no scenario finds another's lists or writes. */
-const RANGE = { cold: 100_001, warm: 700_001, model: 200_001, bigCatalog: 300_001, writeMix: 900_001, coalesce: 654_321 };
+/**
+ * User id ranges per scenario: disjoint, so no scenario finds another's lists or writes, nor pages of the
+ * database another warmed. cold 200k; big-catalog 50k per configuration (6); model 50k per row (4);
+ * warm-ups 50k (caches off or flushed after them); coalesce one user; write-mix 200 users.
+ */
+const RANGE = { cold: 100_001, bigCatalog: 300_001, model: 600_001, warm: 800_001, coalesce: 850_001, writeMix: 900_001 };
 const at = (first) => Math.min(first, Math.max(21, DATASET.users - 50_000)); // small data sets still work
 
 const rows = [];
 const notes = [];
 let databaseUrl;
-const service = (name, env, fn) => withService(name, databaseUrl, env, fn);
+const service = (name, env, fn, workers) => withService(name, databaseUrl, env, fn, workers);
 const profiles = [];
+const rss = [];
 let pgbenchTps;
 let ceiling;
+/** The bench's embedded PostgreSQL (`ours`: this run started it; else it attached to a running one). */
+let pgServer;
+
+/**
+ * Runs `fn` (one load, or several at once resolving to an array) and reads the CPU the service's process
+ * tree (primary + workers, every thread), PostgreSQL's (postmaster + backends) and the whole machine used
+ * meanwhile. Returns the load result(s) with `cpu` attached; concurrent loads share one reading.
+ */
+async function measured(target, fn) {
+  const pgPid = pgServer?.pid;
+  const s0 = treeCpu(target?.pid);
+  const p0 = treeCpu(pgPid);
+  const m0 = machineBusy();
+  const result = await fn();
+  const s1 = treeCpu(target?.pid);
+  const p1 = treeCpu(pgPid);
+  const m1 = machineBusy();
+  const list = Array.isArray(result) ? result : [result];
+  const cpu = {
+    svc: cpuDelta(s0, s1),
+    pg: cpuDelta(p0, p1),
+    machine: cpuDelta(m0, m1),
+    requests: list.reduce((a, r) => a + r.total, 0),
+    shared: list.length > 1,
+    gens: list.map((r) => r.genCpu),
+  };
+  for (const r of list) r.cpu = cpu;
+  return result;
+}
 
 function row(scenario, connections, r, extra = {}) {
-  const entry = { scenario, connections, ...r, ...extra };
+  const { genCpu, cpu, ...rest } = r;
+  const entry = { scenario, connections, ...rest, ...extra };
+  entry.generator = r.generator;
+  entry.genCores = genCpu?.cores;
+  entry.genCpuSeconds = genCpu?.seconds;
+  if (genCpu?.shared) entry.genShared = true;
+  const flags = [];
+  if (cpu) {
+    entry.svcCores = cpu.svc?.cores;
+    entry.svcCpuMsPer1k = cpu.svc && cpu.requests > 0 ? (1000 * cpu.svc.seconds) / (cpu.requests / 1000) : undefined;
+    entry.pgCores = cpu.pg?.cores;
+    // Everything else on the machine: other engineers' work, redis-server, the bench's own thread.
+    if (cpu.machine) {
+      const gens = cpu.gens.filter(Boolean);
+      const genSeconds = gens.some((g) => g.shared) ? Math.max(...gens.map((g) => g.seconds)) : gens.reduce((a, g) => a + g.seconds, 0);
+      entry.otherCores = Math.max(0, (cpu.machine.seconds - (cpu.svc?.seconds ?? 0) - (cpu.pg?.seconds ?? 0) - genSeconds) / cpu.machine.wall);
+    }
+    if (cpu.shared) {
+      entry.cpuShared = true;
+      flags.push('svc/pg CPU: both concurrent loads together');
+    }
+  }
+  // On a machine of NPROC cores, a generator over half a core while the server had cores to spare may
+  // have been what limited the row.
+  const server = entry.svcCores ?? entry.pgCores;
+  if (entry.genCores > 0.5 && server !== undefined && server < NPROC) flags.push('⚠ generator-bound?');
+  if (entry.genShared) flags.push('gen cores: the bench process, shared by concurrent autocannon loads');
+  if (entry.otherCores > 0.25) flags.push(`rest of machine ${entry.otherCores.toFixed(2)} cores`);
+  if (r.statuses && Object.keys(r.statuses).length) flags.push(`non-2xx: ${Object.entries(r.statuses).map(([code, n]) => `${code} ×${fmt(n)}`).join(', ')}`);
+  if (flags.length) entry.flags = flags;
   rows.push(entry);
-  log(`bench: ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
+  log(
+    `bench: ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, non-2xx ${r.non2xx}, errors ${r.errors}; ` +
+      `${entry.generator} ${cores(entry.genCores)} cores, service ${cores(entry.svcCores)}, pg ${cores(entry.pgCores)}` +
+      (flags.length ? ` (${flags.join('; ')})` : ''),
+  );
   return entry;
 }
 
@@ -81,17 +161,25 @@ const cpuModel = () => /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo'
 async function main() {
   mkdirSync(RESULTS, { recursive: true });
   const startedAt = new Date();
-  const machine = { nproc: os.availableParallelism(), cpu: cpuModel(), memGiB: Math.round(os.totalmem() / 2 ** 30), loadStart: loadavg(), node: process.version };
-  log(`bench: ${machine.nproc} cores (${machine.cpu}), load ${machine.loadStart}; scenarios ${[...selected].join(',')}; ${DURATION} s each`);
+  const machine = {
+    nproc: NPROC, cpu: cpuModel(), memGiB: Math.round(os.totalmem() / 2 ** 30), loadStart: loadavg(), node: process.version,
+    generator: GENERATOR, wrk: WRK_VERSION,
+  };
+  log(`bench: ${machine.nproc} cores (${machine.cpu}), load ${machine.loadStart}; scenarios ${[...selected].join(',')}; ${DURATION} s each; generator ${GENERATOR}${GENERATOR === 'wrk' ? ` ${WRK_VERSION}` : ''}`);
 
   let pg;
   if (!TARGET || process.env.BENCH_DATABASE_URL) {
     pg = await benchPostgres(log);
     databaseUrl = pg.url;
+    if (pg.embedded) {
+      const pid = postmasterPid(BENCH_DATA_DIR);
+      if (pid) pgServer = { pid, ours: procStat(pid)?.ppid === process.pid };
+      machine.postgres = pgServer ? (pgServer.ours ? 'embedded, started by this run' : 'embedded, attached to a running server') : 'embedded, postmaster pid not found';
+    } else machine.postgres = 'BENCH_DATABASE_URL (its CPU is not measured)';
     const seeded = await ensureDataset(databaseUrl, DATASET, log);
     if (seeded.seeded) notes.push(`Seeded the bench data set (${fmt(DATASET.users)} users) in ${(seeded.elapsedMs / 1000).toFixed(0)} s.`);
   }
-  const redis = selected.has('redis') || selected.has('write-mix') ? await startRedis() : undefined;
+  const redis = ['redis', 'write-mix', 'model'].some((s) => selected.has(s)) ? await startRedis() : undefined;
 
   try {
     // The ceiling answers a body as large as the hot mix's average real response.
@@ -108,8 +196,9 @@ async function main() {
       writeFileSync(bodyFile, sample.padEnd(size).slice(0, size));
       notes.push(`Ceiling body: ${size} bytes (the hot mix's mean response size).`);
       ceiling = await startCeiling({ workers: WORKERS, bodyFile });
+      ceiling.pid = ceiling.child.pid;
       await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
-      const c = await load({ url: ceiling.url, connections: CONNECTIONS, duration: DURATION, requests: userMix(HOT_USERS, HOT_LIMITS) });
+      const c = await measured(ceiling, () => load({ url: ceiling.url, connections: CONNECTIONS, duration: DURATION, requests: userMix(HOT_USERS, HOT_LIMITS) }));
       row('ceiling (bare uWS, start)', CONNECTIONS, c, { reference: true });
       if (selected.has('hot')) await hot(svc);
     });
@@ -120,19 +209,21 @@ async function main() {
         const mix = userMix(HOT_USERS, HOT_LIMITS);
         await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: mix });
         const before = await settled(svc.url);
-        const r = await load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix });
+        const r0 = treeCpu(redis.pid);
+        const r = await measured(svc, () => load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix }));
+        const redisCpu = cpuDelta(r0, treeCpu(redis.pid));
         const after = await scrape(svc.url);
         const hits = delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'hit' });
         const misses = delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'miss' });
         row('redis (L1 off, every request reads Redis)', CONNECTIONS, r, {
-          note: `Redis lookups: ${fmt(hits)} hits, ${fmt(misses)} misses (concurrent requests for one user share a lookup)`,
+          redisCores: redisCpu?.cores,
+          note: `Redis lookups: ${fmt(hits)} hits, ${fmt(misses)} misses (concurrent requests for one user share a lookup); redis-server ${cores(redisCpu?.cores)} cores`,
         });
       });
     }
 
     if (selected.has('cold')) {
-      await cold({});
-      await cold(SMALL_INLINE);
+      await cold();
       pgbenchTps = await pgbench(databaseUrl).catch((err) => {
         notes.push(`pgbench failed, so the cold row has no pgbench reference: ${String(err.stderr || err.message).trim().split('\n').slice(-1)[0]}`);
         return undefined;
@@ -140,8 +231,8 @@ async function main() {
     }
 
     if (selected.has('model')) {
-      await model({});
-      await model(SMALL_INLINE);
+      await model(undefined);
+      await model(redis);
     }
 
     if (selected.has('coalesce')) {
@@ -149,7 +240,11 @@ async function main() {
         await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
         const user = at(RANGE.coalesce);
         const before = await settled(svc.url);
-        const r = await load({ url: svc.url, connections: 1000, amount: 1000, requests: [{ method: 'GET', path: `/users/${user}/recommendations?limit=10` }] });
+        // One thread opens all 1,000 connections: two worker threads start apart, and the later one's requests
+        // then find the finished list in L1 instead of joining the computation the scenario is about.
+        const r = await measured(svc, () =>
+          load({ url: svc.url, connections: 1000, amount: 1000, mainThread: true, requests: [{ method: 'GET', path: `/users/${user}/recommendations?limit=10` }] }),
+        );
         const after = await scrape(svc.url);
         const calls = delta(before, after, 'model_calls_total');
         const joined = delta(before, after, 'singleflight_coalesced_total');
@@ -163,12 +258,17 @@ async function main() {
     if (selected.has('batch')) await batch();
     if (selected.has('write-mix')) await writeMix(redis);
     if (selected.has('big-catalog')) {
-      await bigCatalog(false);
-      await bigCatalog(true);
+      // WORKERS=1 with one scoring thread: the HTTP worker and its pool thread share the two cores with the
+      // generator and PostgreSQL, so the pool's hand-off is not hidden by a second worker; then the default.
+      let slot = 0;
+      for (const workers of [1, WORKERS]) for (const inline of [false, true]) await bigCatalog({ workers, inline, slot: slot++ });
+    }
+    if (selected.has('big-catalog-full')) {
+      for (const [i, inline] of [false, true].entries()) await bigCatalog({ workers: 1, inline, slot: 4 + i, full: true });
     }
 
     await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
-    const c2 = await load({ url: ceiling.url, connections: CONNECTIONS, duration: DURATION, requests: userMix(HOT_USERS, HOT_LIMITS) });
+    const c2 = await measured(ceiling, () => load({ url: ceiling.url, connections: CONNECTIONS, duration: DURATION, requests: userMix(HOT_USERS, HOT_LIMITS) }));
     row('ceiling (bare uWS, end)', CONNECTIONS, c2, { reference: true });
   } finally {
     await ceiling?.stop();
@@ -188,45 +288,64 @@ async function main() {
   const report = render({ machine, ceilingRps, ceilingP99, drift, startedAt });
   process.stdout.write(report);
   const file = path.join(RESULTS, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine, duration: DURATION, workers: WORKERS, ceilingRps, ceilingP99, pgbenchTps, rows, notes, profiles }, null, 2));
+  writeFileSync(file, JSON.stringify({ machine, duration: DURATION, workers: WORKERS, ceilingRps, ceilingP99, pgbenchTps, rows, notes, profiles, rss }, null, 2));
   log(`bench: results written to ${path.relative(process.cwd(), file)}`);
 }
 
-/** The variant rows: small scoring tasks on the event loop instead of a thread hand-off. */
-const SMALL_INLINE = { SCORING_INLINE_MAX_CANDIDATES: '1000' };
-const variant = (env) => (env.SCORING_INLINE_MAX_CANDIDATES ? ', SCORING_INLINE_MAX_CANDIDATES=1000' : '');
-
-async function cold(extra) {
-  await service(`cold${extra.SCORING_INLINE_MAX_CANDIDATES ? '-inline-small' : ''}`, { L1_MAX_ENTRIES: '0', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0', ...extra }, async (svc) => {
+async function cold() {
+  await service('cold', { L1_MAX_ENTRIES: '0', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0' }, async (svc) => {
     await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
     const before = await settled(svc.url);
-    const first = at(RANGE.cold) + (extra.SCORING_INLINE_MAX_CANDIDATES ? 200_000 : 0);
-    const r = await load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: distinctUsers(first, 200_000) });
+    const r = await measured(svc, () => load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: distinctUsers(at(RANGE.cold), 200_000) }));
     const after = await scrape(svc.url);
     const queries = delta(before, after, 'db_query_duration_seconds_count', { query: 'user_signals' });
-    row(`cold (caches off, model latency 0, distinct users${variant(extra)})`, CONNECTIONS, r, {
+    row('cold (caches off, model latency 0, distinct users)', CONNECTIONS, r, {
       note: `${fmt(queries)} PostgreSQL queries for ${fmt(r.total)} requests`,
     });
   });
 }
 
-async function model(extra) {
-  const connections = 256;
-  await service(`model${extra.SCORING_INLINE_MAX_CANDIDATES ? '-inline-small' : ''}`, { L1_MAX_ENTRIES: '0', ...extra }, async (svc) => {
-    await load({ url: svc.url, connections, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
-    const before = await settled(svc.url);
-    const r = await load({ url: svc.url, connections, duration: DURATION, requests: distinctUsers(at(RANGE.model), 10_000) });
-    const after = await scrape(svc.url);
-    const calls = delta(before, after, 'model_calls_total');
-    const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
-    const latencySum = delta(before, after, 'model_call_duration_seconds_sum');
-    const latencyCount = delta(before, after, 'model_call_duration_seconds_count');
-    const meanMs = latencyCount > 0 ? (1000 * latencySum) / latencyCount : NaN;
-    const target = (0.8 * connections) / 0.04; // 0.8 × connections ÷ mean configured latency (40 ms)
-    row(`model (30-50 ms, 1.5 % failures; caches off, 10k users${variant(extra)})`, connections, r, {
-      target: `≥ ${fmt(target)} req/s, p99 ≤ 80 ms`,
-      note: `${fmt(calls)} model calls, ${fmt(fallbacks)} fallbacks, model call mean ${meanMs.toFixed(1)} ms (incl. queueing)`,
-    });
+/**
+ * The seed's model (30-50 ms, 1.5 % failures), L1 off, 50k distinct users per row, at 256 and at 1,024
+ * connections; without Redis (every request pays the model), and with the bench's Redis as production runs
+ * (every miss also reads and writes Redis; flushed before each row, so only a wrapped range finds hits).
+ */
+async function model(redis) {
+  const name = redis ? 'model-redis' : 'model';
+  const env = { L1_MAX_ENTRIES: '0', ...(redis ? { REDIS_URL: redis.url } : {}) };
+  await service(name, env, async (svc) => {
+    for (const [i, connections] of [256, 1024].entries()) {
+      await load({ url: svc.url, connections, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
+      const before = await settled(svc.url);
+      if (redis) await redis.flush();
+      const first = at(RANGE.model + ((redis ? 2 : 0) + i) * 50_000);
+      const r0 = treeCpu(redis?.pid);
+      const r = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION, requests: distinctUsers(first, 50_000) }));
+      const redisCpu = cpuDelta(r0, treeCpu(redis?.pid));
+      const after = await scrape(svc.url);
+      const calls = delta(before, after, 'model_calls_total');
+      const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
+      const latencySum = delta(before, after, 'model_call_duration_seconds_sum');
+      const latencyCount = delta(before, after, 'model_call_duration_seconds_count');
+      const meanMs = latencyCount > 0 ? (1000 * latencySum) / latencyCount : NaN;
+      const target = (0.8 * connections) / 0.04; // 0.8 × connections ÷ mean configured latency (40 ms)
+      const redisNote = redis
+        ? `; Redis lookups ${fmt(delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'hit' }))} hits, ` +
+          `${fmt(delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'miss' }))} misses; redis-server ${cores(redisCpu?.cores)} cores`
+        : '';
+      row(
+        redis
+          ? 'model + Redis (30-50 ms, 1.5 % failures; L1 off, REDIS_URL set, 50k distinct users)'
+          : 'model (30-50 ms, 1.5 % failures; L1 off, no Redis, 50k distinct users)',
+        connections,
+        r,
+        {
+          target: `≥ ${fmt(target)} req/s, p99 ≤ 80 ms`,
+          ...(redis ? { redisCores: redisCpu?.cores } : {}),
+          note: `${fmt(calls)} model calls, ${fmt(fallbacks)} fallbacks, model call mean ${meanMs.toFixed(1)} ms (incl. queueing)${redisNote}`,
+        },
+      );
+    }
   });
 }
 
@@ -234,7 +353,7 @@ async function hot(svc) {
   const mix = userMix(HOT_USERS, HOT_LIMITS);
   await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: mix });
   const before = await settled(svc.url);
-  const r = await load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix });
+  const r = await measured(svc, () => load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix }));
   const after = await scrape(svc.url);
   const hits = delta(before, after, 'cache_lookups_total', { tier: 'l1', result: 'hit' });
   row('hot (users 1-20 × limits 5/10/15/20, L1 warm)', CONNECTIONS, r, { note: `${pct(hits, r.total)} L1 hits` });
@@ -247,7 +366,7 @@ async function batch() {
   await service('batch-cold', { L1_MAX_ENTRIES: '0', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0' }, async (svc) => {
     await load({ url: svc.url, connections, duration: WARMUP, requests: mix });
     const before = await settled(svc.url);
-    const r = await load({ url: svc.url, connections, duration: DURATION, requests: mix });
+    const r = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION, requests: mix }));
     const after = await scrape(svc.url);
     const queries = delta(before, after, 'db_query_duration_seconds_count', { query: 'user_signals' });
     const users = delta(before, after, 'batch_users_total');
@@ -258,7 +377,7 @@ async function batch() {
   await service('batch-warm', {}, async (svc) => {
     await load({ url: svc.url, connections, duration: WARMUP, requests: mix });
     await settled(svc.url);
-    const r = await load({ url: svc.url, connections, duration: DURATION, requests: mix });
+    const r = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION, requests: mix }));
     row('batch warm (pages 1-3 × limits 5/10/20)', connections, r);
     // First and last pages at limit 100, warm: what is left is the page query itself.
     const lastPage = Math.min(10_000, Math.ceil(DATASET.users / 100));
@@ -266,9 +385,9 @@ async function batch() {
     const last = [lastPage - 2, lastPage - 1, lastPage].map((p) => ({ method: 'GET', path: `/recommendations/batch?page=${p}&limit=100` }));
     await load({ url: svc.url, connections, duration: Math.max(3, WARMUP), requests: [...first, ...last] });
     await settled(svc.url);
-    const rf = await load({ url: svc.url, connections, duration: DURATION / 2, requests: first });
+    const rf = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION / 2, requests: first }));
     row('batch warm, first pages (1-3 × limit 100)', connections, rf);
-    const rl = await load({ url: svc.url, connections, duration: DURATION / 2, requests: last });
+    const rl = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION / 2, requests: last }));
     row(`batch warm, last pages (${lastPage - 2}-${lastPage} × limit 100)`, connections, rl, {
       note: `last/first throughput ${(rl.rps / rf.rps).toFixed(2)}`,
     });
@@ -333,7 +452,8 @@ async function writeMix(redis) {
         if (byUser && ids.some((id) => (byUser.get(id) ?? Infinity) < context.start)) stale += 1;
       },
     };
-    const r = await load({ url: svc.url, connections, duration: DURATION, requests: [request] });
+    // onResponse shares `seen`/`written` with this thread: autocannon on the main thread (no worker threads).
+    const r = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION, requests: [request] }));
     row('write-mix (95 % reads / 5 % writes, Redis + L1)', connections, r, {
       staleReads: stale,
       note: `**${stale} stale reads** of ${fmt(reads)} reads checked; ${fmt(writes)} writes acknowledged`,
@@ -343,43 +463,57 @@ async function writeMix(redis) {
 
 /**
  * 100k titles, CANDIDATE_POOL 10,000: every miss scores 10k candidates. A scoring load (distinct users,
- * the same offered rate in both runs) and a hot probe (the warm hot mix) run at once; the probe's p99
- * and the workers' event-loop lag show whether the event loop stays responsive. Run with the Piscina pool
- * and with SCORING_INLINE for contrast.
+ * the same offered rate in every run: autocannon, which can hold a rate) and a hot probe (the warm hot mix,
+ * wrk when installed) run at once; the probe's p99 and the workers' event-loop lag show whether the event
+ * loop stays responsive. Run with the Piscina pool and with SCORING_INLINE for contrast, at WORKERS=1 (one
+ * scoring thread) and at the default worker count. `full`: CANDIDATE_POOL=0, the whole catalog per miss, at
+ * a tenth of the rate.
  */
 const SCORING_RATE = Number(process.env.BENCH_SCORING_RATE || 300);
-async function bigCatalog(inline) {
-  const label = inline ? 'inline' : 'pool';
-  const env = { CANDIDATE_POOL: '10000', MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0', SCORING_INLINE: String(inline) };
-  await service(`big-catalog-${label}`, env, async (svc) => {
+const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max(1, Math.round(SCORING_RATE / 10)));
+async function bigCatalog({ workers, inline, slot, full = false }) {
+  const mode = inline ? 'inline' : 'pool';
+  const rate = full ? SCORING_RATE_FULL : SCORING_RATE;
+  const env = {
+    CANDIDATE_POOL: full ? '0' : '10000',
+    MODEL_LATENCY_MS: '0',
+    MODEL_FAILURE_RATE: '0',
+    SCORING_INLINE: String(inline),
+    ...(workers === 1 ? { SCORING_THREADS: '1' } : {}),
+  };
+  const label = `big-catalog${full ? '-full' : ''} ${mode}, WORKERS=${workers}${workers === 1 ? ', SCORING_THREADS=1' : ''}`;
+  const candidates = full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
+  await service(`big-catalog${full ? '-full' : ''}-${mode}-w${workers}`, env, async (svc) => {
     const mix = userMix(HOT_USERS, HOT_LIMITS);
     await load({ url: svc.url, connections: 16, duration: WARMUP, requests: mix });
-    const alone = await load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix });
-    row(`big-catalog ${label}: hot probe alone`, 16, alone);
-    const scoringFirst = at(RANGE.bigCatalog) + (inline ? 50_000 : 0);
-    await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(scoringFirst + 40_000, 5_000) });
+    const alone = await measured(svc, () => load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix }));
+    row(`${label}: hot probe alone`, 16, alone);
+    const scoringFirst = at(RANGE.bigCatalog + slot * 50_000);
+    await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(scoringFirst + 40_000, 5_000), overallRate: rate });
     const before = await settled(svc.url);
-    const [scoring, probe] = await Promise.all([
-      load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(scoringFirst, 40_000), overallRate: SCORING_RATE }),
-      load({ url: svc.url, connections: 16, duration: DURATION, requests: mix }),
-    ]);
+    const [scoring, probe] = await measured(svc, () =>
+      Promise.all([
+        load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(scoringFirst, 40_000), overallRate: rate }),
+        load({ url: svc.url, connections: 16, duration: DURATION, requests: mix }),
+      ]),
+    );
     const after = await scrape(svc.url);
     const lagP99 = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_p99_seconds'))) * 1000;
     const lagMax = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_max_seconds'))) * 1000;
     const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
-    row(`big-catalog ${label}: scoring load (10k candidates per miss, offered ${SCORING_RATE} req/s)`, 32, scoring, {
+    row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
       note: `${fmt(fallbacks)} fallbacks (timeouts)`,
     });
-    row(`big-catalog ${label}: hot probe during scoring`, 16, probe, {
+    row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,
       eventLoopLagMaxMs: lagMax,
       note: `p99 ${(probe.p99 / Math.max(alone.p99, 0.001)).toFixed(1)}× alone; event-loop lag p99 ${lagP99.toFixed(1)} ms, max ${lagMax.toFixed(1)} ms (worst worker)`,
     });
-  });
+  }, workers);
 }
 
 /** Starts the service for one scenario (or uses BENCH_URL), records RSS per worker, profiles if asked. */
-async function withService(name, databaseUrl, env, fn) {
+async function withService(name, databaseUrl, env, fn, workers = WORKERS) {
   if (TARGET) return fn({ url: TARGET });
   const profiled = PROFILE.includes(name);
   const profileDir = path.join(RESULTS, 'profiles', name);
@@ -389,19 +523,24 @@ async function withService(name, databaseUrl, env, fn) {
   }
   const svc = await startService({
     databaseUrl,
-    workers: WORKERS,
+    workers,
     env: { ...EXTRA_ENV, ...env },
     execArgv: profiled ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   });
+  const idle = clusterRss(svc.pid);
   try {
     return await fn(svc);
   } finally {
-    try {
-      const m = await scrape(svc.url);
-      const rss = perWorker(m, 'process_resident_memory_bytes');
-      const mb = Object.entries(rss).map(([w, b]) => `worker ${w}: ${(b / 2 ** 20).toFixed(0)} MB`).join(', ');
-      notes.push(`RSS after ${name}: ${mb}.`);
-    } catch {}
+    const after = clusterRss(svc.pid);
+    if (idle && after) {
+      rss.push({ scenario: name, workers, idle, after });
+      const mb = (b) => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed(0)}`);
+      const list = (r) => r.workers.map((w) => mb(w.bytes)).join(' / ');
+      notes.push(
+        `RSS of ${name} (VmRSS): primary ${mb(idle.primary)} → ${mb(after.primary)} MB; ` +
+          `workers ${list(idle)} MB idle → ${list(after)} MB after the load.`,
+      );
+    }
     await svc.stop();
     if (profiled) summarizeProfiles(name, profileDir, svc.pid);
   }
@@ -456,12 +595,25 @@ async function pgbench(databaseUrl) {
     await run('pgbench', [...base, '-i', '-s', '10', '-q', 'pgbench'], { env });
   }
   const clients = String(CONNECTIONS);
-  const { stdout } = await run('pgbench', [...base, '-S', '-n', '-c', clients, '-j', '2', '-T', String(DURATION), 'pgbench'], { env });
-  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
-  const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
-  log(`bench: pgbench -S: ${tps.toFixed(0)} tps, latency avg ${lat} ms`);
-  rows.push({ scenario: `pgbench -S (select-only, ${clients} clients, -j 2, simple protocol)`, connections: CONNECTIONS, rps: tps, p50: NaN, p99: NaN, non2xx: 0, errors: 0, total: NaN, reference: 'pgbench' });
-  return tps;
+  const seconds = Math.max(1, Math.round(DURATION));
+  // pgbench is our child: once reaped, its CPU is in this process's cutime/cstime.
+  const reaped0 = procStat('self')?.children;
+  const t0 = performance.now();
+  const r = await measured(undefined, async () => {
+    const { stdout } = await run('pgbench', [...base, '-S', '-n', '-c', clients, '-j', '2', '-T', String(seconds), 'pgbench'], { env });
+    const wall = (performance.now() - t0) / 1000;
+    const genSeconds = reaped0 === undefined ? undefined : procStat('self').children - reaped0;
+    const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
+    const total = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
+    const lat = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
+    return {
+      rps: tps, p50: NaN, p99: NaN, non2xx: 0, errors: 0, total, latencyAvg: lat, generator: 'pgbench',
+      genCpu: genSeconds === undefined ? undefined : { seconds: genSeconds, wall, cores: genSeconds / wall },
+    };
+  });
+  log(`bench: pgbench -S: ${r.rps.toFixed(0)} tps, latency avg ${r.latencyAvg} ms`);
+  row(`pgbench -S (select-only, ${clients} clients, -j 2, simple protocol)`, CONNECTIONS, r, { reference: 'pgbench', note: `latency avg ${r.latencyAvg} ms` });
+  return r.rps;
 }
 
 function pgOptions(url) {
@@ -492,24 +644,37 @@ function delta(before, after, name, match) {
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const pct = (part, whole) => `${((100 * part) / Math.max(whole, 1)).toFixed(1)} %`;
 const ms = (x) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : '–');
+const cores = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const cpuMs = (x) => (Number.isFinite(x) ? (x < 100 ? x.toFixed(1) : fmt(x)) : '–');
 
 function render({ machine, ceilingRps, ceilingP99, drift, startedAt }) {
   const out = [];
   out.push(`### npm run bench — ${startedAt.toISOString()}`, '');
   out.push(
     `${machine.nproc} cores (\`nproc\`), ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}; load average ` +
-      `${machine.loadStart} at start, ${machine.loadEnd} at end. ${WORKERS} HTTP workers, ${DURATION} s per load, ` +
-      `autocannon on the same machine. Ceiling: ${fmt(ceilingRps)} req/s, p99 ${ms(ceilingP99)} ms (mean of start and end; ` +
+      `${machine.loadStart} at start, ${machine.loadEnd} at end. ${WORKERS} HTTP workers (unless the row says), ${DURATION} s per load, ` +
+      `the load generator on the same machine. Ceiling: ${fmt(ceilingRps)} req/s, p99 ${ms(ceilingP99)} ms (mean of start and end; ` +
       `they differ by ${(100 * drift).toFixed(0)} %, a measure of the noise).`,
     '',
+    `Generators (\`gen\`): ${machine.wrk ? `\`wrk\` = wrk ${machine.wrk}, 2 threads, a generated Lua script per load; ` : ''}` +
+      '`autocannon×2` = autocannon on 2 worker threads (latencies whole ms, 2xx only), `autocannon×1` = on the bench\'s main thread ' +
+      '(write-mix: its response checks share state with the bench; coalesce: all 1,000 requests leave at once). `gen cores`, `svc cores`, `pg cores` = CPU seconds ÷ wall ' +
+      'seconds over the measured load, from /proc/<pid>/stat utime+stime (+cutime+cstime of reaped children): the generator ' +
+      '(wrk process, or this process for autocannon), the service (primary + HTTP workers, all threads; the ceiling server ' +
+      `for its rows), PostgreSQL (postmaster + backends; ${machine.postgres ?? 'not measured'}). \`svc CPU-ms/1k req\` = service CPU ms per 1,000 ` +
+      `responses. ⚠ generator-bound? = the generator used over 0.5 core while the service used under ${NPROC} (all cores).`,
+    '',
   );
-  out.push('| scenario | conns | req/s | p50 ms | p99 ms | non-2xx | errors | × ceiling | × pgbench -S | notes |');
-  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  out.push('| scenario | gen | conns | req/s | p50 ms | p99 ms | non-2xx | errors | gen cores | svc cores | svc CPU-ms/1k req | pg cores | × ceiling | × pgbench -S | notes |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     const vsC = r.reference === 'pgbench' ? '' : r.vsCeiling.toFixed(2);
     const vsP = r.vsPgbench !== undefined ? r.vsPgbench.toFixed(2) : '';
-    const note = [r.target ? `target ${r.target}` : '', r.note ?? ''].filter(Boolean).join('; ');
-    out.push(`| ${r.scenario} | ${r.connections} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${Number.isFinite(r.non2xx) ? r.non2xx : ''} | ${Number.isFinite(r.errors) ? r.errors : ''} | ${vsC} | ${vsP} | ${note} |`);
+    const note = [...(r.flags ?? []), r.target ? `target ${r.target}` : '', r.note ?? ''].filter(Boolean).join('; ');
+    out.push(
+      `| ${r.scenario} | ${r.generator ?? ''} | ${r.connections} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${Number.isFinite(r.non2xx) ? r.non2xx : ''} | ` +
+        `${Number.isFinite(r.errors) ? r.errors : ''} | ${cores(r.genCores)} | ${cores(r.svcCores)} | ${cpuMs(r.svcCpuMsPer1k)} | ${cores(r.pgCores)} | ${vsC} | ${vsP} | ${note} |`,
+    );
   }
   out.push('');
   for (const n of notes) out.push(n, '');

@@ -58,7 +58,8 @@ function needsAutocannon({ amount, overallRate, requests }) {
 /**
  * `requests`: request objects cycled through (autocannon: by each connection; wrk: by each thread), or
  * distinctUsers(); `overallRate` caps the offered load (req/s); `amount` ends the load after that many
- * requests. Resolves { rps, p50, p99, max (ms), non2xx, errors, total, seconds, generator, genCpu }.
+ * requests; `mainThread` keeps an autocannon load on this thread (when the moment requests leave matters more than
+ * what the generator costs). Resolves { rps, p50, p99, max (ms), non2xx, errors, total, seconds, generator, genCpu }.
  */
 export function load(opts) {
   const why = needsAutocannon(opts);
@@ -67,7 +68,7 @@ export function load(opts) {
     return wrkLoad({ ...opts, distinct });
   }
   const threadsShareState = why === 'onResponse' || why === 'setupRequest';
-  return autocannonLoad({ ...opts, workers: threadsShareState ? 0 : Math.min(AUTOCANNON_WORKERS, opts.connections) });
+  return autocannonLoad({ ...opts, workers: threadsShareState || opts.mainThread ? 0 : Math.min(AUTOCANNON_WORKERS, opts.connections) });
 }
 
 let acInFlight = 0;
