@@ -257,7 +257,7 @@ interface StoredList {
 }
 
 /** Rough bytes held per entry (objects, strings and the serialized bodies the wire layer attaches). */
-function estimateBytes(list: RecommendationList): number {
+export function estimateBytes(list: RecommendationList): number {
   let bytes = 256;
   for (const item of list.items) bytes += 2 * (item.title.length + item.genre.length) + 200;
   return bytes;
