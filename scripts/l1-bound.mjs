@@ -63,8 +63,8 @@ if (flag('per-list-only') && arg('samples')) {
 }
 
 const db = await database();
+const samples = path.join(mkdtempSync(path.join(os.tmpdir(), 'l1-bound-')), 'lists.json');
 try {
-  const samples = path.join(mkdtempSync(path.join(os.tmpdir(), 'l1-bound-')), 'lists.json');
   const results = [];
   for (const boundMib of BOUNDS_MIB) {
     results.push(await serviceRun(db.url, boundMib * MiB, boundMib === BOUNDS_MIB[0] ? samples : undefined));
@@ -100,8 +100,8 @@ try {
       console.log(row.join(' | '));
     }
   }
-  rmSync(path.dirname(samples), { recursive: true, force: true });
 } finally {
+  rmSync(path.dirname(samples), { recursive: true, force: true });
   await db.stop();
 }
 
