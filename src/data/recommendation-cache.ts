@@ -258,9 +258,28 @@ interface StoredList {
   i: RecommendationList['items'];
 }
 
-/** Rough bytes held per entry (objects, strings and the serialized bodies the wire layer attaches). */
-function estimateBytes(list: RecommendationList): number {
-  let bytes = 256;
-  for (const item of list.items) bytes += 2 * (item.title.length + item.genre.length) + 200;
-  return bytes;
+/**
+ * Heap bytes an L1 entry keeps alive while cached: an upper-ish estimate, measured (scripts/l1-bound.mjs:
+ * heapUsed after full GCs over thousands of lists built as the service builds them, stored in this cache,
+ * with the bodies the wire layer attaches). Per item, with `text` its title + genre characters:
+ * - the list itself, ~200 B + text: an item object with two heap numbers, and strings of its own (a list
+ *   parsed from Redis, or one that outlived the catalog snapshot whose titles it shared);
+ * - the JSON fragment src/http/bodies.ts keeps for every item, ~240 B + text (a fragment is ~85 chars
+ *   of JSON besides the text, held as the concatenation JSON.stringify built);
+ * - its share of the cache-hit bodies bodies.ts keeps per list: at most 60 items of JSON in all
+ *   (HIT_BODY_ITEMS_PER_LIST there: limits 10 and 50), ~100 B + text an item, plus ~256 B a body.
+ * Text is counted at one byte a character (Latin-1, as the seed's titles; other text takes two).
+ * Measured at 50 items of seed titles: list 7.0–11.6 KB, fragments 11.8 KB, bodies of limits 10 and 50
+ * 7.0 KB, so 26–30 KB held; estimated ~32 KB. The previous estimate (12 KB) left the fragments and bodies
+ * out: an L1 "full" at L1_MAX_BYTES held 2.1× that on the heap.
+ */
+export function estimateBytes(list: RecommendationList): number {
+  const BODY_ITEMS = 60; // HIT_BODY_ITEMS_PER_LIST in src/http/bodies.ts
+  const BODIES = 4; // HIT_BODIES_PER_LIST there
+  const n = list.items.length;
+  let text = 0;
+  for (const item of list.items) text += item.title.length + item.genre.length;
+  const bodyItems = Math.min(BODY_ITEMS, BODIES * n);
+  const bodies = n > 0 ? BODIES * 256 + bodyItems * 100 + Math.ceil((text * bodyItems) / n) : 0;
+  return 512 + list.generatedAt.length + n * (200 + 240) + 2 * text + bodies;
 }

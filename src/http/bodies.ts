@@ -2,12 +2,20 @@
  * Response bodies of the recommendation route, built from JSON fragments computed once per cached list:
  * a cache hit concatenates strings, it never re-serializes the list.
  */
+import { CACHED_LIST_SIZE, LIMIT_DEFAULT } from '../domain/constants.js';
 import { fragmentsOf } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
 
-/** Whole cache-hit bodies per (list, limit): a few limits per list, so memory stays bounded. */
-const hitBodies = new WeakMap<RecommendationList, Map<number, string>>();
+/**
+ * Whole cache-hit bodies per (list, limit), kept as long as the list is: at most 4 limits and at most
+ * HIT_BODY_ITEMS_PER_LIST items in all, so a list's bodies hold at most that many items' JSON whatever
+ * limits clients ask for. L1 charges each list for exactly this (estimateBytes in
+ * src/data/recommendation-cache.ts); a body beyond the budget is built per request (a join, no serializing).
+ */
+const hitBodies = new WeakMap<RecommendationList, { bodies: Map<number, string>; items: number }>();
 const HIT_BODIES_PER_LIST = 4;
+/** The default page and the whole list: limits 10 and 50 both fit. */
+export const HIT_BODY_ITEMS_PER_LIST = LIMIT_DEFAULT + CACHED_LIST_SIZE;
 
 function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false): string {
   const n = Math.min(limit, list.items.length);
@@ -27,15 +35,19 @@ export function recommendationsBody(
   stale = false,
 ): string {
   if (!cacheHit || stale) return build(userId, list, limit, cacheHit, stale);
-  let bodies = hitBodies.get(list);
-  if (!bodies) {
-    bodies = new Map();
-    hitBodies.set(list, bodies);
+  let kept = hitBodies.get(list);
+  if (!kept) {
+    kept = { bodies: new Map(), items: 0 };
+    hitBodies.set(list, kept);
   }
-  let body = bodies.get(limit);
+  let body = kept.bodies.get(limit);
   if (body === undefined) {
     body = build(userId, list, limit, true);
-    if (bodies.size < HIT_BODIES_PER_LIST) bodies.set(limit, body);
+    const n = Math.min(limit, list.items.length);
+    if (kept.bodies.size < HIT_BODIES_PER_LIST && kept.items + n <= HIT_BODY_ITEMS_PER_LIST) {
+      kept.bodies.set(limit, body);
+      kept.items += n;
+    }
   }
   return body;
 }
