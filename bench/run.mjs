@@ -465,20 +465,22 @@ async function writeMix(redis) {
  * 100k titles, CANDIDATE_POOL 10,000: every miss scores 10k candidates. A scoring load (distinct users,
  * the same offered rate in every run: autocannon, which can hold a rate) and a hot probe (the warm hot mix,
  * wrk when installed) run at once; the probe's p99 and the workers' event-loop lag show whether the event
- * loop stays responsive. Run with the Piscina pool and with SCORING_INLINE for contrast, at WORKERS=1 (one
+ * loop stays responsive. Run with the Piscina pool and with SCORING_MODE=inline for contrast, at WORKERS=1 (one
  * scoring thread) and at the default worker count. `full`: CANDIDATE_POOL=0, the whole catalog per miss, at
  * a tenth of the rate.
  */
 const SCORING_RATE = Number(process.env.BENCH_SCORING_RATE || 300);
 const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max(1, Math.round(SCORING_RATE / 10)));
 async function bigCatalog({ workers, inline, slot, full = false }) {
+  // The pool rows run the default adaptive placement: at 10k+ candidates per miss it sends them to the pool
+  // (the row notes count where tasks ran); the inline rows force the event loop for contrast.
   const mode = inline ? 'inline' : 'pool';
   const rate = full ? SCORING_RATE_FULL : SCORING_RATE;
   const env = {
     CANDIDATE_POOL: full ? '0' : '10000',
     MODEL_LATENCY_MS: '0',
     MODEL_FAILURE_RATE: '0',
-    SCORING_INLINE: String(inline),
+    SCORING_MODE: inline ? 'inline' : 'adaptive',
     ...(workers === 1 ? { SCORING_THREADS: '1' } : {}),
   };
   const label = `big-catalog${full ? '-full' : ''} ${mode}, WORKERS=${workers}${workers === 1 ? ', SCORING_THREADS=1' : ''}`;
@@ -501,8 +503,10 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
     const lagP99 = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_p99_seconds'))) * 1000;
     const lagMax = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_max_seconds'))) * 1000;
     const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
+    const onPool = delta(before, after, 'scoring_tasks_total', { place: 'pool' });
+    const onLoop = delta(before, after, 'scoring_tasks_total', { place: 'inline' });
     row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
-      note: `${fmt(fallbacks)} fallbacks (timeouts)`,
+      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,

@@ -49,30 +49,6 @@ describe('with a slow model', () => {
   });
 });
 
-describe('with a full scoring queue', () => {
-  it('answers the overflow from the popularity fallback', async () => {
-    const server = await startServer({
-      DATABASE_URL: db.url,
-      WORKERS: '1',
-      SCORING_THREADS: '1',
-      SCORING_QUEUE_MAX: '1',
-      SCORING_TASKS_PER_THREAD: '2',
-      MODEL_LATENCY_MS: '600',
-      MODEL_TIMEOUT_MS: '5000',
-    });
-    try {
-      // One thread interleaves 2 tasks, 1 more waits in the queue; the other 17 get the fallback at once.
-      const replies = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => server.get(`/users/${i + 1}/recommendations`, true)),
-      );
-      expect(replies.every((r) => r.status === 200)).toBe(true);
-      const sources = replies.map((r) => r.json.metadata.source);
-      expect(sources.filter((s) => s === 'model').length).toBe(3);
-      expect(sources.filter((s) => s === 'popularity_fallback').length).toBe(17);
-      // A fallback for overload is not a model failure: the breaker stays closed.
-      expect((await server.get('/metrics')).text).toMatch(/^model_breaker_state\{worker="0"\} 0$/m);
-    } finally {
-      await server.stop();
-    }
-  });
-});
+// A full scoring queue (SCORING_QUEUE_MAX) answers the overflow from the popularity fallback without
+// opening the breaker: test/unit/scorer.test.ts ("a full scoring queue") and test/unit/breaker.test.ts.
+// It is no longer reachable deterministically end to end: the model wait no longer holds a thread.
