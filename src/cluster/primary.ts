@@ -217,15 +217,17 @@ class InvalidationRelay {
   private onWrite(payload: string): void {
     const userId = Number(payload);
     if (!Number.isSafeInteger(userId)) return;
-    const relayed: Promise<void> = this.supervisor
-      .broadcastInvalidation(userId)
+    // Redis first, then the workers: a worker that dropped its L1 entry while the Redis entry still stood
+    // would refill L1 from it at its next miss and serve the old list until the TTL.
+    const shared = this.redis
+      ? invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL).catch((err: Error) =>
+          this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed'),
+        )
+      : Promise.resolve();
+    const relayed: Promise<void> = shared
+      .then(() => this.supervisor.broadcastInvalidation(userId))
       .finally(() => this.relaying.delete(relayed));
     this.relaying.add(relayed);
-    if (this.redis) {
-      invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL).catch((err: Error) =>
-        this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed'),
-      );
-    }
   }
 
   private onBarrier(payload: string): void {

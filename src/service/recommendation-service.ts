@@ -75,10 +75,11 @@ export class RecommendationService {
   /** Records a watch event; when it resolves, no process of this instance serves a list that predates it. */
   async recordWatch(userId: number, contentId: number): Promise<WatchRecord> {
     const record = await this.deps.repo.addWatch(userId, contentId);
-    this.invalidateLocal(userId);
+    // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
     if (!(await this.deps.cache.invalidateShared(userId))) {
       this.deps.log.warn({ userId }, 'redis unavailable: invalidation deferred until it is back');
     }
+    this.invalidateLocal(userId);
     await this.deps.broadcastInvalidation(userId);
     return record;
   }
