@@ -27,6 +27,22 @@ const EWMA = 0.05;
 const MIN_TIMED_CANDIDATES = 2_000;
 /** Each calibration phase (warm-up, measurement) runs at least this long. */
 const CALIBRATION_MS = 15;
+/** The per-candidate cost is measured over at least this many titles. */
+const CALIBRATION_TITLES = 20_000;
+
+/** The sample's user over synthetic columns of CALIBRATION_TITLES titles (same genres). */
+function syntheticTask(sample: ScoringTask): ScoringTask {
+  const n = CALIBRATION_TITLES;
+  const genres = Math.max(1, sample.preference.length);
+  const catalog = {
+    size: n,
+    ids: new Float64Array(n).map((_, i) => i + 1),
+    popularity: new Float64Array(n).map((_, i) => 1 - i / n),
+    createdAtMs: new Float64Array(n).map((_, i) => sample.nowMs - ((i * 7919) % 3650) * 86_400_000),
+    genre: new Uint16Array(n).map((_, i) => (i * 31) % genres),
+  };
+  return { ...sample, catalog, watched: [], preference: sample.preference.length > 0 ? sample.preference : [0.1] };
+}
 
 export interface Costs {
   /** Event-loop time to score one candidate inline, ns. */
@@ -92,7 +108,9 @@ export class Placement {
  * pool round trips of one-candidate tasks (event-loop utilization while nothing else runs).
  */
 export async function calibrate(pool: Pick<ScoringPool, 'run'>, sample: ScoringTask): Promise<Costs> {
-  const whole: ScoringTask = { ...sample, pool: 0, keep: 50, noise: false };
+  // The per-candidate cost is a marginal cost: on a small catalog the fixed cost of one call (keeping 50)
+  // would dominate it, so it is measured on columns of at least CALIBRATION_TITLES titles.
+  const whole: ScoringTask = { ...(sample.catalog.size >= CALIBRATION_TITLES ? sample : syntheticTask(sample)), pool: 0, keep: 50, noise: false };
   const size = Math.max(1, taskSize(whole));
   // Warm up until the JIT has compiled the loop (cold runs are interpreted, many times slower), then measure.
   const timeRuns = (budgetMs: number, minRuns: number): { ms: number; runs: number } => {
