@@ -9,6 +9,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Redis } from './redis.js';
+import { HIT_BODIES_PER_LIST, HIT_BODY_ITEMS_PER_LIST } from '../domain/constants.js';
 import { itemsJson } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -267,19 +268,17 @@ interface StoredList {
  * - the JSON fragment src/http/bodies.ts keeps for every item, ~240 B + text (a fragment is ~85 chars
  *   of JSON besides the text, held as the concatenation JSON.stringify built);
  * - its share of the cache-hit bodies bodies.ts keeps per list: at most 60 items of JSON in all
- *   (HIT_BODY_ITEMS_PER_LIST there: limits 10 and 50), ~100 B + text an item, plus ~256 B a body.
+ *   (HIT_BODY_ITEMS_PER_LIST in domain/constants.ts: limits 10 and 50), ~100 B + text an item, plus ~256 B a body.
  * Text is counted at one byte a character (Latin-1, as the seed's titles; other text takes two).
  * Measured at 50 items of seed titles: list 7.0–11.6 KB, fragments 11.8 KB, bodies of limits 10 and 50
  * 7.0 KB, so 26–30 KB held; estimated ~32 KB. The previous estimate (12 KB) left the fragments and bodies
  * out: an L1 "full" at L1_MAX_BYTES held 2.1× that on the heap.
  */
 export function estimateBytes(list: RecommendationList): number {
-  const BODY_ITEMS = 60; // HIT_BODY_ITEMS_PER_LIST in src/http/bodies.ts
-  const BODIES = 4; // HIT_BODIES_PER_LIST there
   const n = list.items.length;
   let text = 0;
   for (const item of list.items) text += item.title.length + item.genre.length;
-  const bodyItems = Math.min(BODY_ITEMS, BODIES * n);
-  const bodies = n > 0 ? BODIES * 256 + bodyItems * 100 + Math.ceil((text * bodyItems) / n) : 0;
+  const bodyItems = Math.min(HIT_BODY_ITEMS_PER_LIST, HIT_BODIES_PER_LIST * n);
+  const bodies = n > 0 ? HIT_BODIES_PER_LIST * 256 + bodyItems * 100 + Math.ceil((text * bodyItems) / n) : 0;
   return 512 + list.generatedAt.length + n * (200 + 240) + 2 * text + bodies;
 }

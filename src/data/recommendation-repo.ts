@@ -104,9 +104,6 @@ export class RecommendationRepo {
     return this.signalsLoader.load(userId);
   }
 
-  /** Statements sent for userSignals / userSignalsMany (the batching is visible in tests and metrics). */
-  signalsStatements = 0;
-
   private readonly signalsLoader = new DataLoader<number, UserSignals | null>(
     async (userIds) => {
       const found = await this.userSignalsMany(userIds);
@@ -122,7 +119,6 @@ export class RecommendationRepo {
   async userSignalsMany(userIds: readonly number[]): Promise<Map<number, UserSignals>> {
     const found = new Map<number, UserSignals>();
     if (userIds.length === 0) return found;
-    this.signalsStatements += 1;
     const single = userIds.length === 1;
     const [catalog, rows] = await Promise.all([
       this.catalogSnapshot(),

@@ -26,19 +26,14 @@ export interface CatalogSnapshot extends CatalogColumns {
   genreIndex: Map<string, number>;
 }
 
-/** Shared memory when the runtime allows it (it always does in Node), plain otherwise. */
-function buffer(bytes: number): ArrayBufferLike {
-  return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-}
-
 /** Builds the snapshot in candidate order: popularity DESC, then id (already sorted input costs O(n)). */
 export function catalogSnapshot(titles: readonly Candidate[]): CatalogSnapshot {
   const items = [...titles].sort((a, b) => b.popularity - a.popularity || a.id - b.id);
   const n = items.length;
-  const ids = new Float64Array(buffer(8 * n));
-  const popularity = new Float64Array(buffer(8 * n));
-  const createdAtMs = new Float64Array(buffer(8 * n));
-  const genre = new Uint16Array(buffer(2 * n));
+  const ids = new Float64Array(new SharedArrayBuffer(8 * n));
+  const popularity = new Float64Array(new SharedArrayBuffer(8 * n));
+  const createdAtMs = new Float64Array(new SharedArrayBuffer(8 * n));
+  const genre = new Uint16Array(new SharedArrayBuffer(2 * n));
   const genres: string[] = [];
   const genreIndex = new Map<string, number>();
   const positionOf = new Map<number, number>();

@@ -5,6 +5,10 @@ export const CACHED_LIST_SIZE = 50;
 /** Titles per user in a batch response (the seed's value). */
 export const BATCH_ITEMS_PER_USER = 10;
 export const LIMIT_DEFAULT = 10;
+/** Cache-hit bodies kept per cached list (http/bodies.ts), and what L1 charges for them. */
+export const HIT_BODIES_PER_LIST = 4;
+/** Items of JSON those bodies hold at most in all: the default page and the whole list. */
+export const HIT_BODY_ITEMS_PER_LIST = LIMIT_DEFAULT + CACHED_LIST_SIZE;
 export const LIMIT_MAX = 50;
 export const BATCH_PAGE_MAX = 10_000;
 export const BATCH_LIMIT_DEFAULT = 20;

@@ -34,7 +34,7 @@ export interface UserSignals {
 
 /**
  * One scoring job, as it crosses to a scoring thread: the shared catalog columns and the user's own
- * signals as small typed arrays. Candidates are the first `pool` unwatched titles in catalog order.
+ * signals as small plain arrays. Candidates are the first `pool` unwatched titles in catalog order.
  */
 export interface ScoringTask {
   catalog: CatalogColumns;

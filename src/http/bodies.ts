@@ -2,7 +2,7 @@
  * Response bodies of the recommendation route, built from JSON fragments computed once per cached list:
  * a cache hit concatenates strings, it never re-serializes the list.
  */
-import { CACHED_LIST_SIZE, LIMIT_DEFAULT } from '../domain/constants.js';
+import { HIT_BODIES_PER_LIST, HIT_BODY_ITEMS_PER_LIST } from '../domain/constants.js';
 import { fragmentsOf } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
 
@@ -13,9 +13,6 @@ import type { RecommendationList } from '../domain/types.js';
  * src/data/recommendation-cache.ts); a body beyond the budget is built per request (a join, no serializing).
  */
 const hitBodies = new WeakMap<RecommendationList, { bodies: Map<number, string>; items: number }>();
-const HIT_BODIES_PER_LIST = 4;
-/** The default page and the whole list: limits 10 and 50 both fit. */
-export const HIT_BODY_ITEMS_PER_LIST = LIMIT_DEFAULT + CACHED_LIST_SIZE;
 
 function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false): string {
   const n = Math.min(limit, list.items.length);

@@ -210,6 +210,8 @@ export interface Metrics {
 }
 
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Scoring tasks: wait and run times, from 0.1 ms (a hand-off) to 1 s. */
+const TASK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const MODEL_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1];
 
 /** Worker-side metrics. `workerLabel` tells apart each worker's process metrics and gauges. */
@@ -307,7 +309,7 @@ export function createMetrics(workerLabel: string): Metrics {
       {
         name: 'scoring_task_wait_seconds',
         help: 'Scoring task time outside the thread: queue and hand-off (completed tasks)',
-        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        buckets: TASK_BUCKETS,
       },
       registry,
     ).labels(),
@@ -315,7 +317,7 @@ export function createMetrics(workerLabel: string): Metrics {
       {
         name: 'scoring_task_run_seconds',
         help: 'Scoring task time on a thread (completed tasks)',
-        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        buckets: TASK_BUCKETS,
       },
       registry,
     ).labels(),

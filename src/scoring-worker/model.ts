@@ -152,14 +152,12 @@ export function popularityRanking(task: ScoringTask): Ranking {
   const { catalog, watched } = task;
   const positions: number[] = [];
   const scores: number[] = [];
-  let n = 0;
   const seen = markWatched(catalog.size, watched);
   try {
-    for (let i = 0; i < catalog.size && n < keep; i++) {
+    for (let i = 0; i < catalog.size && positions.length < keep; i++) {
       if (seen[i] === 1) continue;
       positions.push(i);
       scores.push(round3(catalog.popularity[i]!));
-      n += 1;
     }
   } finally {
     unmark(watched);

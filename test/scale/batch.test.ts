@@ -51,6 +51,18 @@ function pipeline(opts: { maxPending?: number } = {}) {
   return { repo, cache, service, batch, holdModel: (p: Promise<void> | undefined) => (hold = p) };
 }
 
+/** Resolves once a userSignalsMany statement has returned (the data is read; nothing stored yet). */
+function afterSignalsRead(repo: RecommendationRepo): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const original = repo.userSignalsMany.bind(repo);
+    vi.spyOn(repo, 'userSignalsMany').mockImplementation(async (...args) => {
+      const signals = await original(...args);
+      resolve();
+      return signals;
+    });
+  });
+}
+
 /** The reference: OFFSET over users in ascending id, and count(*). */
 async function reference(page: number, limit: number): Promise<{ totalUsers: number; userIds: number[] }> {
   const ids = await sql<{ id: number }[]>`SELECT id FROM users ORDER BY id LIMIT ${limit} OFFSET ${(page - 1) * limit}`;
@@ -114,14 +126,7 @@ describe('a batch page of cold users', () => {
 
   it('never caches a list whose data was read before an invalidation (ticket taken before the read)', async () => {
     const { service, cache, repo, holdModel } = pipeline();
-    let readDone!: () => void;
-    const read = new Promise<void>((r) => (readDone = r));
-    const original = repo.userSignalsMany.bind(repo);
-    vi.spyOn(repo, 'userSignalsMany').mockImplementation(async (...args) => {
-      const signals = await original(...args);
-      readDone();
-      return signals;
-    });
+    const read = afterSignalsRead(repo);
     let release!: () => void;
     holdModel(new Promise<void>((r) => (release = r)));
     const pending = service.recommendationsForMany([201, 202], 10);
@@ -189,14 +194,7 @@ describe('concurrent single misses of different users', () => {
 
   it('never cache a list read before a write that lands while the shared statement is out', async () => {
     const { service, cache, repo, holdModel } = pipeline();
-    let readDone!: () => void;
-    const read = new Promise<void>((r) => (readDone = r));
-    const original = repo.userSignalsMany.bind(repo);
-    vi.spyOn(repo, 'userSignalsMany').mockImplementation(async (...args) => {
-      const signals = await original(...args);
-      readDone();
-      return signals;
-    });
+    const read = afterSignalsRead(repo);
     let release!: () => void;
     holdModel(new Promise<void>((r) => (release = r)));
     const a = service.recommendationsFor(601);
