@@ -5,6 +5,7 @@
 import os from 'node:os';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { DEFAULT_DATA_DIR, DEFAULT_EMBEDDED_PG_PORT } from './data/embedded-location.js';
 
 const Int = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
 const Rate = Type.Number({ minimum: 0, maximum: 1 });
@@ -80,8 +81,8 @@ export const VARIABLES: Record<string, VarSpec> = {
   SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or when the threads are backed up and the event loop has room; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see Performance)' },
   DATABASE_URL: { kind: 'string', doc: 'PostgreSQL URL; unset = start an embedded PostgreSQL under DATA_DIR' },
   DB_POOL_SIZE: { kind: 'int', default: '20', doc: 'PostgreSQL connections per HTTP worker' },
-  DATA_DIR: { kind: 'string', default: './.data', doc: 'where the embedded PostgreSQL keeps its data' },
-  EMBEDDED_PG_PORT: { kind: 'int', default: '54329', doc: 'port of the embedded PostgreSQL' },
+  DATA_DIR: { kind: 'string', default: DEFAULT_DATA_DIR, doc: 'where the embedded PostgreSQL keeps its data (`<DATA_DIR>/pg`); the CLI commands (`npm run seed`, `npm run migrate`) read it too' },
+  EMBEDDED_PG_PORT: { kind: 'int', default: String(DEFAULT_EMBEDDED_PG_PORT), doc: 'port of the embedded PostgreSQL (service and CLI commands)' },
   REDIS_URL: { kind: 'string', doc: 'Redis URL; unset = in-process (L1) cache only' },
   REDIS_COMMAND_TIMEOUT_MS: { kind: 'int', default: '100', doc: 'a Redis command slower than this counts as a cache miss' },
   CACHE_TTL: { kind: 'int', default: '600', doc: 'seconds a model-ranked list stays cached' },

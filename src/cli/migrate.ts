@@ -18,8 +18,10 @@ Options:
   --help      show this help
 
 Environment:
-  DATABASE_URL       PostgreSQL to migrate; when unset an embedded PostgreSQL is started
-                     with its data under ./.data/pg
+  DATABASE_URL       PostgreSQL to migrate; when unset, the embedded PostgreSQL of DATA_DIR:
+                     the one a running \`npm start\` uses, else started for this command
+  DATA_DIR           where the embedded PostgreSQL keeps its data, as for the service
+                     (default ./.data; data under <DATA_DIR>/pg)
   EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
 `;
 

@@ -22,8 +22,10 @@ Options:
 Numbers may use _ separators: --events 20_000_000
 
 Environment:
-  DATABASE_URL       PostgreSQL to seed; when unset an embedded PostgreSQL is started
-                     with its data under ./.data/pg
+  DATABASE_URL       PostgreSQL to seed; when unset, the embedded PostgreSQL of DATA_DIR:
+                     the one a running \`npm start\` uses, else started for this command
+  DATA_DIR           where the embedded PostgreSQL keeps its data, as for the service
+                     (default ./.data; data under <DATA_DIR>/pg)
   EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
 `;
 

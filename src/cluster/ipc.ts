@@ -13,6 +13,8 @@ export type PrimaryToWorker =
   | { kind: 'rec:reply'; id: number; ok: false; error: string }
   | { kind: 'rec:invalidate'; userId: number; id?: number }
   | { kind: 'rec:invalidate-all' }
+  /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
+  | { kind: 'rec:dataset'; version: string }
   | { kind: 'rec:shutdown' };
 
 export function isOurs(message: unknown): message is { kind: string } {

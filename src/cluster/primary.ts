@@ -8,17 +8,16 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import { connect, type Sql } from '../data/db.js';
-import { resolveDataDir, startEmbeddedPostgres } from '../data/embedded-postgres.js';
+import { embeddedLocation, startEmbeddedPostgres } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
 import { invalidateSharedEntry } from '../data/recommendation-cache.js';
 import { connectRedis, type Redis } from '../data/redis.js';
-import { seedIfEmpty } from '../data/seed.js';
+import { DATASET_CHANNEL, seedIfEmpty } from '../data/seed.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { isOurs, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
 
@@ -52,11 +51,11 @@ export async function runPrimary(config: Config): Promise<void> {
   let stopEmbedded: (() => Promise<void>) | undefined;
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
-    const dataDir = resolveDataDir(path.resolve(config.DATA_DIR, 'pg'));
-    const pg = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_PG_PORT, log: (m) => log.info(m) });
+    const { dataDir, port } = embeddedLocation(config);
+    const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => log.info(m), lastOneOut: true });
     databaseUrl = pg.url;
     stopEmbedded = pg.stop;
-    log.info({ dataDir, port: config.EMBEDDED_PG_PORT }, 'DATABASE_URL unset: started embedded PostgreSQL');
+    log.info({ dataDir, port }, 'DATABASE_URL unset: using embedded PostgreSQL');
   }
   if (!config.REDIS_URL) log.info('REDIS_URL unset: in-process (L1) cache only');
 
@@ -162,10 +161,11 @@ class InvalidationRelay {
 
   async start(): Promise<void> {
     try {
-      // One connection carries the three channels, so their notifications keep their commit order.
+      // One connection carries the four channels, so their notifications keep their commit order.
       await this.listenSql.listen(WRITES_CHANNEL, (p) => this.onWrite(p), () => this.onListen());
       await this.listenSql.listen(BARRIER_CHANNEL, (p) => this.onBarrier(p));
       await this.listenSql.listen(BARRIER_ACK_CHANNEL, (p) => this.onBarrierAck(p));
+      await this.listenSql.listen(DATASET_CHANNEL, (p) => this.onDataset(p));
       this.log.info({ instance: this.instance }, 'listening for watch-history writes');
     } catch (err) {
       this.log.error({ err }, 'LISTEN failed: only this instance\'s API writes invalidate its caches');
@@ -228,6 +228,12 @@ class InvalidationRelay {
       .then(() => this.supervisor.broadcastInvalidation(userId))
       .finally(() => this.relaying.delete(relayed));
     this.relaying.add(relayed);
+  }
+
+  /** One notification per reseed (never one per row: the seed pauses the row trigger). */
+  private onDataset(version: string): void {
+    this.log.info({ version }, 'data set replaced (reseed): workers reload the catalog and drop cached lists');
+    this.supervisor.broadcastDataset(version);
   }
 
   private onBarrier(payload: string): void {
@@ -321,8 +327,17 @@ class Supervisor {
 
   /** Tells every worker to drop all its cached lists (invalidations may have been missed). */
   broadcastInvalidateAll(): void {
+    this.broadcast({ kind: 'rec:invalidate-all' });
+  }
+
+  /** A reseed replaced the tables: every worker reloads its catalog and drops what it computed before. */
+  broadcastDataset(version: string): void {
+    this.broadcast({ kind: 'rec:dataset', version });
+  }
+
+  private broadcast(message: PrimaryToWorker): void {
     for (const w of Object.values(cluster.workers ?? {})) {
-      if (w?.isConnected()) w.send({ kind: 'rec:invalidate-all' } satisfies PrimaryToWorker);
+      if (w?.isConnected()) w.send(message);
     }
   }
 

@@ -68,6 +68,10 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   });
   metrics.sources.scoringPool = () => pool.stats();
   const repo = new RecommendationRepo(sql, metrics.db, config.DB_TIMEOUT_MS, new Catalog(sql, config.CATALOG_REFRESH_S * 1000));
+  repo.catalog.onDataset = (version, replaced) => {
+    cache.useDataset(version);
+    if (replaced) log.info({ version }, 'new data set: catalog reloaded, cached lists dropped');
+  };
   const placement = new Placement(config.SCORING_MODE, pool, { ...UNMEASURED_COSTS }, metrics.scoring.placed);
   metrics.sources.placement = () => ({ inlineUpTo: placement.inlineUpTo, ...placement.costs });
   const scoreTask = createScorer(
@@ -186,6 +190,11 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
         break;
       case 'rec:invalidate-all':
         service.invalidateAll();
+        break;
+      case 'rec:dataset':
+        // Until the new catalog is in, lists are computed from old titles: served, never stored (useDataset).
+        service.invalidateAll();
+        repo.catalog.reload().catch((err: Error) => log.warn({ err: err.message }, 'catalog reload after reseed failed; retried'));
         break;
       case 'rec:shutdown':
         void drainAndExit();

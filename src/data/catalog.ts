@@ -5,7 +5,7 @@
  * hundred catalog rows per request (measured: ~10× the database work of the history lookup, README
  * Performance). Held as columns in shared memory (domain/catalog-columns.ts) so the scoring threads read it
  * in place. Loaded on first use, refreshed every `refreshMs` in the background; a title the snapshot does
- * not know yet (added since) triggers an early refresh.
+ * not know yet (added since) triggers an early refresh, and so does a reseed's notification (primary).
  */
 import type { Sql } from './db.js';
 import { catalogSnapshot, type CatalogSnapshot } from '../domain/catalog-columns.js';
@@ -17,6 +17,9 @@ SELECT id, title, genre, popularity_score AS popularity, (extract(epoch FROM cre
 FROM content
 ORDER BY popularity_score DESC, id`;
 
+/** The data set version (migration 0004); read before the rows, so the rows are at least that new. */
+const DATASET_SQL = `SELECT version::text AS version FROM dataset`;
+
 /** An unknown id asks for a refresh at most this often. */
 const EARLY_REFRESH_MIN_MS = 1000;
 
@@ -25,6 +28,13 @@ export class Catalog {
   private loadedAt = 0;
   private loading: Promise<CatalogSnapshot> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private dataset: string | undefined;
+  /**
+   * Called after the first load, and after any load that finds another data set than the previous one (a
+   * reseed replaced the tables, `replaced` true), once its snapshot is installed: whatever was computed
+   * from the old data must go.
+   */
+  onDataset: (version: string, replaced: boolean) => void = () => {};
 
   constructor(
     private readonly sql: Sql,
@@ -47,10 +57,14 @@ export class Catalog {
   reload(): Promise<CatalogSnapshot> {
     this.loading ??= (async () => {
       try {
+        const version = await this.datasetVersion();
         // The rows are the candidates (no copy: at 100k titles a copy is ~10 MB of garbage per load).
         const rows = await this.sql.unsafe<Candidate[]>(CATALOG_SQL, [], { prepare: true });
         this.snapshot = catalogSnapshot(rows);
         this.loadedAt = Date.now();
+        const previous = this.dataset;
+        this.dataset = version;
+        if (version !== previous) this.onDataset(version, previous !== undefined);
         return this.snapshot;
       } finally {
         this.loading = undefined;
@@ -68,6 +82,16 @@ export class Catalog {
     if (snapshot.positionOf.has(contentId)) return;
     if (this.loading || Date.now() - this.loadedAt < EARLY_REFRESH_MIN_MS) return;
     this.reload().catch(() => {});
+  }
+
+  private async datasetVersion(): Promise<string> {
+    try {
+      const [row] = await this.sql.unsafe<{ version: string }[]>(DATASET_SQL, [], { prepare: true });
+      return row?.version ?? '0';
+    } catch (err) {
+      if ((err as { code?: string }).code === '42P01') return '0'; // before migration 0004
+      throw err;
+    }
   }
 
   private schedule(): void {

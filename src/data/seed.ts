@@ -188,6 +188,7 @@ async function load(
 
     await restore(progress);
     await refreshUserStats(tx);
+    await replaceDataset(tx);
     for (const table of TABLES) {
       await tx.unsafe(
         `SELECT setval(pg_get_serial_sequence('${table}', 'id'), COALESCE(max(id), 1), max(id) IS NOT NULL) FROM ${table}`,
@@ -200,6 +201,22 @@ async function load(
   // Planner statistics for the fresh data; outside the transaction so a failed seed leaves nothing to analyze.
   await sql`ANALYZE users, content, user_watch_history`;
   return { users: opts.users, content: opts.content, events: opts.events, elapsedMs: Date.now() - started };
+}
+
+/** Channel of the one notification a load sends (delivered at commit): the service reloads and flushes. */
+export const DATASET_CHANNEL = 'recsvc_dataset';
+
+/**
+ * Marks the data as replaced (migration 0004): a new version, and one NOTIFY instead of one per row
+ * (the row triggers are paused). Services also notice the version in their periodic catalog reload.
+ */
+async function replaceDataset(tx: postgres.TransactionSql): Promise<void> {
+  const [{ present } = { present: false }] = await tx<{ present: boolean }[]>`
+    SELECT to_regclass('dataset') IS NOT NULL AS present`;
+  if (!present) return;
+  const [row] = await tx<{ version: string }[]>`
+    UPDATE dataset SET version = version + 1, replaced_at = now() RETURNING version::text`;
+  await tx`SELECT pg_notify(${DATASET_CHANNEL}, ${row!.version})`;
 }
 
 /**

@@ -6,9 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/data/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
-const ALL = ['0001_schema', '0002_watch_history_notify', '0003_user_stats'];
+const ALL = ['0001_schema', '0002_watch_history_notify', '0003_user_stats', '0004_dataset'];
 /** What 0003_user_stats adds: two count tables, their indexes, the triggers that keep them exact. */
 const STATS_INDEXES = ['idx_user_activity_events', 'idx_user_id_blocks_before', 'user_activity_pkey', 'user_id_blocks_pkey'];
+/** What 0004_dataset adds. */
+const DATASET_INDEXES = ['dataset_pkey'];
 const STATS_TRIGGERS = [
   'users_count_delete', 'users_count_insert', 'users_count_truncate', 'users_count_update',
   'watch_history_count_delete', 'watch_history_count_insert', 'watch_history_count_truncate', 'watch_history_count_update',
@@ -59,12 +61,12 @@ async function ledger(sql: postgres.Sql): Promise<string[]> {
 }
 
 describe('migrate up', () => {
-  it('creates the three tables, every index, the named foreign keys and the NOTIFY trigger', async () => {
+  it('creates the tables, every index, the named foreign keys and the NOTIFY trigger', async () => {
     const result = await migrate(db.sql, 'up');
 
     expect(result).toEqual({ applied: ALL, pending: [], ran: ALL });
-    expect(await tables(db.sql)).toEqual(['content', 'schema_migrations', 'user_activity', 'user_id_blocks', 'user_watch_history', 'users']);
-    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES].sort());
+    expect(await tables(db.sql)).toEqual(['content', 'dataset', 'schema_migrations', 'user_activity', 'user_id_blocks', 'user_watch_history', 'users']);
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES].sort());
     expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, 'watch_history_notify'].sort());
     const fks = await db.sql<{ name: string; def: string }[]>`
       SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
@@ -132,7 +134,10 @@ describe('migrate down', () => {
   it('reverts the newest migration first, one at a time by default', async () => {
     await migrate(db.sql, 'up');
 
-    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 2), pending: ['0003_user_stats'], ran: ['0003_user_stats'] });
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 3), pending: ['0004_dataset'], ran: ['0004_dataset'] });
+    expect(await tables(db.sql)).not.toContain('dataset');
+
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 2), pending: ALL.slice(2), ran: ['0003_user_stats'] });
     expect(await tables(db.sql)).toEqual(['content', 'schema_migrations', 'user_watch_history', 'users']);
     expect(await triggers(db.sql)).toEqual(['watch_history_notify']);
     expect(await indexes(db.sql)).toEqual(INDEXES);
@@ -155,7 +160,7 @@ describe('migrate down', () => {
     expect((await migrate(db.sql, 'down', { steps: 5 })).ran).toEqual([...ALL].reverse());
     expect(await tables(db.sql)).toEqual(['schema_migrations']);
     expect((await migrate(db.sql, 'up')).ran).toEqual(ALL);
-    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES].sort());
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES].sort());
   });
 });
 

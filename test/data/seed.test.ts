@@ -124,6 +124,23 @@ describe('seed', () => {
     expect(await nextIds(a.sql)).toEqual([6, 9, 13]);
   });
 
+  it('marks each load with a new data set version and one notification, none per row', async () => {
+    const heard: string[] = [];
+    const listener = await a.sql.listen('recsvc_dataset', (v) => void heard.push(v));
+    let perRow = 0;
+    const rows = await a.sql.listen('watch_history', () => void perRow++);
+    const version = async () => (await a.sql<{ v: string }[]>`SELECT version::text AS v FROM dataset`)[0]!.v;
+    const before = await version();
+    await seed(a.sql, { users: 20, content: 10, events: 100 });
+    await seed(a.sql, { users: 5, content: 8, events: 12, reset: true });
+    await new Promise((r) => setTimeout(r, 200));
+    await listener.unlisten();
+    await rows.unlisten();
+    expect(await version()).toBe(String(Number(before) + 2));
+    expect(heard).toEqual([String(Number(before) + 1), String(Number(before) + 2)]);
+    expect(perRow).toBe(0);
+  });
+
   it('rejects impossible sizes before touching the database', async () => {
     await expect(seed(a.sql, { users: 2, content: 3, events: 7 })).rejects.toThrow(/cannot fit 2 users × 3 titles/);
     await expect(seed(a.sql, { users: -1, content: 3, events: 0 })).rejects.toThrow(/non-negative integer/);
