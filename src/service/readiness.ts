@@ -1,4 +1,9 @@
-/** What `/ready` reports: can this worker reach the dependencies a request needs? */
+/**
+ * What `/ready` reports: can this worker answer correctly? PostgreSQL is required. Redis is reported but
+ * does not make an instance unready: it is a cache, and every instance shares it, so a Redis outage (or a
+ * Redis Cluster failover) would take every instance out of the load balancer at once while each could
+ * answer from L1 and PostgreSQL.
+ */
 import type { RecommendationRepo } from '../data/recommendation-repo.js';
 import type { Redis } from '../data/redis.js';
 
@@ -21,7 +26,7 @@ export async function checkReadiness(repo: RecommendationRepo, redis: Redis | nu
         )
       : Promise.resolve('disabled' as const),
   ]);
-  return { ready: pg === 'ok' && rd !== 'down', checks: { postgres: pg, redis: rd } };
+  return { ready: pg === 'ok', checks: { postgres: pg, redis: rd } };
 }
 
 function within<T>(work: Promise<T>, ms: number): Promise<T> {
