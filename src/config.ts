@@ -10,6 +10,8 @@ import { DEFAULT_DATA_DIR, DEFAULT_EMBEDDED_PG_PORT } from './data/embedded-loca
 const Int = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
 const Rate = Type.Number({ minimum: 0, maximum: 1 });
 const Bool = Type.Boolean();
+const NODE = '(?:[A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\]):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3})';
+const CLUSTER_NODES_PATTERN = `^\\s*${NODE}\\s*(?:,\\s*${NODE}\\s*)*$`;
 const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
 
 const ConfigSchema = Type.Object({
@@ -25,6 +27,8 @@ const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({ minLength: 1 }),
   EMBEDDED_PG_PORT: Int(1, 65535),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  // host:port[,host:port...]; host a name, an IPv4 address or a bracketed IPv6 address.
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: CLUSTER_NODES_PATTERN })),
   REDIS_COMMAND_TIMEOUT_MS: Int(1, 60_000),
   CACHE_TTL: Int(1, 86_400 * 30),
   FALLBACK_CACHE_TTL: Int(1, 86_400),
@@ -84,6 +88,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   DATA_DIR: { kind: 'string', default: DEFAULT_DATA_DIR, doc: 'where the embedded PostgreSQL keeps its data (`<DATA_DIR>/pg`); the CLI commands (`npm run seed`, `npm run migrate`) read it too' },
   EMBEDDED_PG_PORT: { kind: 'int', default: String(DEFAULT_EMBEDDED_PG_PORT), doc: 'port of the embedded PostgreSQL (service and CLI commands)' },
   REDIS_URL: { kind: 'string', doc: 'Redis URL; unset = in-process (L1) cache only' },
+  REDIS_CLUSTER_NODES: { kind: 'string', doc: 'Redis Cluster seed nodes, `host:port,host:port,…` (any subset of the cluster); every Redis use then runs on the cluster. Exclusive with REDIS_URL' },
   REDIS_COMMAND_TIMEOUT_MS: { kind: 'int', default: '100', doc: 'a Redis command slower than this counts as a cache miss' },
   CACHE_TTL: { kind: 'int', default: '600', doc: 'seconds a model-ranked list stays cached' },
   FALLBACK_CACHE_TTL: { kind: 'int', default: '15', doc: 'seconds a popularity-fallback list stays cached' },
@@ -92,7 +97,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   MAX_PENDING_COMPUTATIONS: { kind: 'int', default: '1024', doc: 'cache misses one worker computes at once (each holds a few kB while it waits for PostgreSQL and the model); beyond it 503 service_unavailable (load shedding)' },
   API_KEY: { kind: 'string', doc: 'when set (16+ printable chars), writes need `Authorization: Bearer <key>`' },
   API_KEY_READS: { kind: 'bool', default: 'false', doc: 'with API_KEY set, recommendation reads need the key too' },
-  RATE_LIMIT_POINTS: { kind: 'int', default: '0', doc: 'requests a client may make per RATE_LIMIT_DURATION_S (0 = no rate limiting); cluster-wide through Redis when REDIS_URL is set' },
+  RATE_LIMIT_POINTS: { kind: 'int', default: '0', doc: 'requests a client may make per RATE_LIMIT_DURATION_S (0 = no rate limiting); cluster-wide through Redis when REDIS_URL or REDIS_CLUSTER_NODES is set' },
   RATE_LIMIT_DURATION_S: { kind: 'int', default: '1', doc: 'rate-limit window, seconds' },
   RATE_LIMIT_TRUST_PROXY: { kind: 'bool', default: 'false', doc: 'identify clients by the first `X-Forwarded-For` address instead of the socket address' },
   L1_MAX_ENTRIES: { kind: 'int', default: '100000', doc: 'in-process cache entries per worker (0 disables L1)' },
@@ -168,6 +173,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return `${name} ${e.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration: ${[...new Set(problems)].join('; ')}`);
+  }
+  if (raw.REDIS_URL !== undefined && raw.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError('Invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES are exclusive (one Redis, or one Redis Cluster): set one of them');
   }
   return raw as Config;
 }

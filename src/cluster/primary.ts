@@ -16,7 +16,7 @@ import { connect, type Sql } from '../data/db.js';
 import { embeddedLocation, startEmbeddedPostgres } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
 import { invalidateSharedEntry } from '../data/recommendation-cache.js';
-import { connectRedis, type Redis } from '../data/redis.js';
+import { connectRedisFrom, redisConfigured, type RedisClient } from '../data/redis.js';
 import { DATASET_CHANNEL, seedIfEmpty } from '../data/seed.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { isOurs, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
@@ -57,7 +57,7 @@ export async function runPrimary(config: Config): Promise<void> {
     stopEmbedded = pg.stop;
     log.info({ dataDir, port }, 'DATABASE_URL unset: using embedded PostgreSQL');
   }
-  if (!config.REDIS_URL) log.info('REDIS_URL unset: in-process (L1) cache only');
+  if (!redisConfigured(config)) log.info('REDIS_URL and REDIS_CLUSTER_NODES unset: in-process (L1) cache only');
 
   const sql = connect(databaseUrl, { max: 2, application: 'recommendation-service-primary' });
   try {
@@ -71,12 +71,10 @@ export async function runPrimary(config: Config): Promise<void> {
     process.exit(1);
   }
 
-  const redis = config.REDIS_URL
-    ? await connectRedis(config.REDIS_URL, { commandTimeoutMs: 1000, log, name: 'rec-primary' })
-    : null;
+  const redis = await connectRedisFrom(config, { commandTimeoutMs: 1000, log, name: 'rec-primary' });
   const aggregator = new AggregatorRegistry();
   // Instance-wide rate-limit counts when there is no Redis to share them (workers use RateLimiterCluster).
-  if (config.RATE_LIMIT_POINTS > 0 && !config.REDIS_URL) new RateLimiterClusterMaster();
+  if (config.RATE_LIMIT_POINTS > 0 && !redisConfigured(config)) new RateLimiterClusterMaster();
   const supervisor = new Supervisor(config, databaseUrl, log);
 
   // Every writer (API, psql, ETL, other instances) invalidates through the trigger's NOTIFY.
@@ -152,7 +150,7 @@ class InvalidationRelay {
     private readonly sql: Sql,
     databaseUrl: string,
     private readonly supervisor: Supervisor,
-    private readonly redis: Redis | null,
+    private readonly redis: RedisClient | null,
     private readonly config: Config,
     private readonly log: Logger,
   ) {

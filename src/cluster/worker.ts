@@ -8,7 +8,7 @@ import { connect } from '../data/db.js';
 import { Catalog } from '../data/catalog.js';
 import { RecommendationCache } from '../data/recommendation-cache.js';
 import { RecommendationRepo } from '../data/recommendation-repo.js';
-import { connectRedis } from '../data/redis.js';
+import { connectRedisFrom } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
 import { createGuards } from '../http/guards.js';
 import { openApiDocument } from '../http/openapi.js';
@@ -42,9 +42,12 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   AggregatorRegistry.setRegistries([metrics.registry]);
 
   const sql = connect(databaseUrl, { max: config.DB_POOL_SIZE, statementTimeoutMs: config.REQUEST_TIMEOUT_MS });
-  const redis = config.REDIS_URL
-    ? await connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log, name: `rec-worker-${index}`, metrics })
-    : null;
+  const redis = await connectRedisFrom(config, {
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    log,
+    name: `rec-worker-${index}`,
+    metrics,
+  });
   const cache = new RecommendationCache(
     redis,
     {

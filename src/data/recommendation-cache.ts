@@ -10,7 +10,7 @@
  * one of another version is a miss (useDataset).
  */
 import { LRUCache } from 'lru-cache';
-import type { Redis } from './redis.js';
+import type { RedisClient } from './redis.js';
 import { HIT_BODIES_PER_LIST, HIT_BODY_ITEMS_PER_LIST } from '../domain/constants.js';
 import { itemsJson } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
@@ -66,7 +66,7 @@ const genKey = (userId: number) => `rec:{${userId}}:gen`;
 
 export class RecommendationCache {
   private readonly l1: LRUCache<number, RecommendationList> | null;
-  private readonly redis: (Redis & CacheCommands) | null;
+  private readonly redis: (RedisClient & CacheCommands) | null;
   private epoch = 0;
   private floor = 0;
   private readonly invalidatedAt = new Map<number, number>();
@@ -76,7 +76,7 @@ export class RecommendationCache {
   private dataset = '';
 
   constructor(
-    redis: Redis | null,
+    redis: RedisClient | null,
     private readonly opts: CacheOptions,
     private readonly metrics: Metrics,
   ) {
@@ -252,17 +252,17 @@ export class RecommendationCache {
   }
 }
 
-function withScripts(redis: Redis): Redis & CacheCommands {
-  const r = redis as Redis & Partial<CacheCommands>;
+function withScripts(redis: RedisClient): RedisClient & CacheCommands {
+  const r = redis as RedisClient & Partial<CacheCommands>;
   if (typeof r.recInvalidate !== 'function') {
     redis.defineCommand('recStoreIfGen', { numberOfKeys: 2, lua: STORE_IF_GEN });
     redis.defineCommand('recInvalidate', { numberOfKeys: 2, lua: INVALIDATE });
   }
-  return redis as Redis & CacheCommands;
+  return redis as RedisClient & CacheCommands;
 }
 
 /** Deletes a user's Redis entry and bumps its generation atomically (also used by the primary on NOTIFY). */
-export async function invalidateSharedEntry(redis: Redis, userId: number, cacheTtlSec: number): Promise<void> {
+export async function invalidateSharedEntry(redis: RedisClient, userId: number, cacheTtlSec: number): Promise<void> {
   await withScripts(redis).recInvalidate(listKey(userId), genKey(userId), Math.max(GEN_TTL_SEC, cacheTtlSec * 2));
 }
 

@@ -1,12 +1,16 @@
 /**
- * The one module that creates Redis clients (ioredis). A cache: it must never make a request wait.
- * ioredis is loaded only when Redis is configured: it costs each process ~12 MB of memory (measured).
+ * The one module that creates Redis clients (ioredis): one Redis (`REDIS_URL`) or a Redis Cluster
+ * (`REDIS_CLUSTER_NODES`), behind one type the rest of the code uses. A cache: it must never make a
+ * request wait. ioredis is loaded only when Redis is configured: it costs each process ~12 MB (measured).
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
-export type { Redis };
+export type { Redis, Cluster };
+/** What every user of Redis receives: a single node or a cluster, same commands, same failure rules. */
+export type RedisClient = Redis | Cluster;
 
 export interface RedisOptions {
   commandTimeoutMs: number;
@@ -16,23 +20,86 @@ export interface RedisOptions {
   metrics?: Pick<Metrics, 'redisCommandErrors' | 'sources'>;
 }
 
-export async function connectRedis(url: string, opts: RedisOptions): Promise<Redis> {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(url, {
+/** Whether the configuration names a Redis (one node or a cluster). */
+export function redisConfigured(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>): boolean {
+  return config.REDIS_URL !== undefined || config.REDIS_CLUSTER_NODES !== undefined;
+}
+
+/** The configured Redis (REDIS_URL or REDIS_CLUSTER_NODES, never both: config.ts), or null when none is. */
+export async function connectRedisFrom(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>,
+  opts: RedisOptions,
+): Promise<RedisClient | null> {
+  if (config.REDIS_CLUSTER_NODES !== undefined) return connectRedisCluster(parseNodes(config.REDIS_CLUSTER_NODES), opts);
+  if (config.REDIS_URL !== undefined) return connectRedis(config.REDIS_URL, opts);
+  return null;
+}
+
+/** Per-node settings shared by both modes. */
+function nodeOptions(opts: RedisOptions) {
+  return {
     connectionName: opts.name,
-    // No offline queue: while disconnected a command fails at once (a cache miss), it never waits.
-    enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: 2000,
+    // CLIENT SETINFO fails on Redis < 7.2 (ignored by ioredis, but a failed command on every connect).
+    disableClientInfo: true,
+  };
+}
+
+export async function connectRedis(url: string, opts: RedisOptions): Promise<Redis> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, {
+    ...nodeOptions(opts),
+    // No offline queue: while disconnected a command fails at once (a cache miss), it never waits.
+    enableOfflineQueue: false,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
     reconnectOnError: () => false,
     // Commands issued in the same event-loop turn (concurrent misses' lookups and stores) go out as one
     // pipeline: one write and one read syscall for all of them instead of one each.
     enableAutoPipelining: true,
-    // CLIENT SETINFO fails on Redis < 7.2 (ignored by ioredis, but a failed command on every connect).
-    disableClientInfo: true,
   });
+  watch(redis, opts);
+  return redis;
+}
+
+async function connectRedisCluster(nodes: { host: string; port: number }[], opts: RedisOptions): Promise<Cluster> {
+  const { Cluster } = await import('ioredis');
+  const cluster = new Cluster(nodes, {
+    // As with one node: a command for a slot whose master is unreachable fails at once (a miss).
+    enableOfflineQueue: false,
+    redisOptions: nodeOptions(opts),
+    enableAutoPipelining: true,
+    // Replicas are asynchronous: a read from one may predate an invalidation. Masters only.
+    scaleReads: 'master',
+    // The slot map is re-read when a node goes away, on MOVED, and every 5 s; a refresh never hangs.
+    slotsRefreshTimeout: 1000,
+    slotsRefreshInterval: 5000,
+    // A failover's TRYAGAIN / CLUSTERDOWN: a short retry inside the command's own timeout, not a queue.
+    retryDelayOnTryAgain: 20,
+    retryDelayOnClusterDown: 50,
+    retryDelayOnFailover: 50,
+    maxRedirections: 4,
+    // Every seed unreachable: keep trying, at most once a second (commands fail meanwhile: misses).
+    clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
+  });
+  watch(cluster, opts);
+  return cluster;
+}
+
+/** `h:p,h:p` (validated by config.ts) → seed nodes. */
+export function parseNodes(list: string): { host: string; port: number }[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((node) => {
+      const at = node.lastIndexOf(':');
+      return { host: node.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(node.slice(at + 1)) };
+    });
+}
+
+function watch(redis: RedisClient, opts: RedisOptions): void {
   let up = false;
   redis.on('ready', () => {
     if (!up) opts.log.info('redis connected');
@@ -47,7 +114,20 @@ export async function connectRedis(url: string, opts: RedisOptions): Promise<Red
     up = false;
   });
   if (opts.metrics) countCommandErrors(redis, opts.metrics);
-  return redis;
+}
+
+/**
+ * Replicas (per the client's slot map) a write to `key`'s slot must reach before it can survive a
+ * failover; 0 for a single Redis (no failover to survive) or a master without replicas.
+ */
+export function replicasOf(redis: RedisClient, slot: number): number {
+  if (!('slots' in redis)) return 0;
+  const keys = redis.slots[slot];
+  if (!keys || keys.length < 2) return 0;
+  // A MOVED rewrites entry 0 in place, so the new master may also be listed as its own replica.
+  const replicas = new Set(keys.slice(1));
+  replicas.delete(keys[0]!);
+  return replicas.size;
 }
 
 const COUNTED = Symbol('counted');
@@ -56,14 +136,15 @@ type CountedCommand = Parameters<Redis['sendCommand']>[0] & { [COUNTED]?: true }
 /**
  * ioredis has no per-command error event, and every command (scripts, pipelines, timeouts, "connection
  * down" refusals) passes through sendCommand: one rejection handler there sees every failure, whoever
- * the caller is. The flag keeps a command resent after a reconnect from being counted twice.
+ * the caller is. The flag keeps a command resent after a reconnect (or a MOVED) from being counted twice.
  */
-function countCommandErrors(redis: Redis, metrics: NonNullable<RedisOptions['metrics']>): void {
+function countCommandErrors(redis: RedisClient, metrics: NonNullable<RedisOptions['metrics']>): void {
   const errors = metrics.redisCommandErrors;
   const countError = (): void => errors.inc();
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = (command: CountedCommand, stream?) => {
-    const result = send(command, stream);
+  const client = redis as { sendCommand: (command: CountedCommand, ...rest: unknown[]) => unknown };
+  const send = client.sendCommand.bind(redis);
+  client.sendCommand = (command: CountedCommand, ...rest: unknown[]) => {
+    const result = send(command, ...rest);
     if (command[COUNTED] === undefined) {
       command[COUNTED] = true;
       command.promise.then(undefined, countError);

@@ -11,7 +11,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import type { Redis } from '../data/redis.js';
+import type { RedisClient } from '../data/redis.js';
 import { Errors, type ServiceError } from '../domain/errors.js';
 import type { Exchange } from './exchange.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
@@ -23,7 +23,8 @@ export interface GuardOptions {
   rateLimitDurationSec: number;
   trustProxy: boolean;
   workers: number;
-  redis: Redis | null;
+  /** One Redis or a Redis Cluster: RateLimiterRedis takes either (one key per client, ioredis commands). */
+  redis: RedisClient | null;
 }
 
 export type Access = 'read' | 'write';

@@ -397,7 +397,7 @@ export function createMetrics(workerLabel: string): Metrics {
     { name: 'redis_command_errors_total', help: 'Redis commands that failed (timeout, connection down, server error)' },
     registry,
   ).labels();
-  workerGauge('redis_connected', 'Redis client per worker: 1 ready, 0 not (absent when REDIS_URL is unset)', () => {
+  workerGauge('redis_connected', 'Redis client per worker: 1 ready, 0 not (absent when no Redis is configured)', () => {
     const ready = sources.redisReady;
     return ready ? (ready() ? 1 : 0) : undefined;
   });

@@ -5,7 +5,7 @@
  * answer from L1 and PostgreSQL.
  */
 import type { RecommendationRepo } from '../data/recommendation-repo.js';
-import type { Redis } from '../data/redis.js';
+import type { RedisClient } from '../data/redis.js';
 
 export interface Readiness {
   ready: boolean;
@@ -13,7 +13,7 @@ export interface Readiness {
 }
 
 /** Each check gets `timeoutMs`: a hung dependency is reported down, not waited for. */
-export async function checkReadiness(repo: RecommendationRepo, redis: Redis | null, timeoutMs: number): Promise<Readiness> {
+export async function checkReadiness(repo: RecommendationRepo, redis: RedisClient | null, timeoutMs: number): Promise<Readiness> {
   const [pg, rd] = await Promise.all([
     within(repo.ping(), timeoutMs).then(
       () => 'ok' as const,

@@ -1,6 +1,7 @@
 /** Configuration: defaults, conversions, and a start that stops with the variable's name on bad input. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { parseNodes } from '../../src/data/redis.js';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
@@ -37,5 +38,31 @@ describe('loadConfig', () => {
     [{ MODEL_NOISE: 'maybe' }, /MODEL_NOISE/],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
+  });
+});
+
+describe('REDIS_CLUSTER_NODES', () => {
+  it('accepts seed nodes as host:port, comma-separated (names, IPv4, bracketed IPv6)', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, redis-a:7001,[::1]:7002' });
+    expect(c.REDIS_CLUSTER_NODES).toBe('127.0.0.1:7000, redis-a:7001,[::1]:7002');
+    expect(parseNodes(c.REDIS_CLUSTER_NODES!)).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: 'redis-a', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(c.REDIS_URL).toBeUndefined();
+  });
+
+  it.each(['127.0.0.1', '127.0.0.1:', 'redis://127.0.0.1:7000', '127.0.0.1:7000,', 'a:0', 'a:65536', 'a:7000;b:7001', 'a b:7000'])(
+    'rejects %j naming the variable',
+    (nodes) => {
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes })).toThrow(/REDIS_CLUSTER_NODES/);
+    },
+  );
+
+  it('is exclusive with REDIS_URL, and says so', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).toThrow(
+      'REDIS_URL and REDIS_CLUSTER_NODES are exclusive',
+    );
   });
 });
