@@ -4,14 +4,15 @@
  */
 export type WorkerToPrimary =
   | { kind: 'rec:listening' }
-  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number }
+  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number; sharedPending?: true }
   | { kind: 'rec:request'; id: number; op: 'metrics' }
   | { kind: 'rec:ack'; id: number };
 
 export type PrimaryToWorker =
   | { kind: 'rec:reply'; id: number; ok: true; contentType?: string; body?: string }
   | { kind: 'rec:reply'; id: number; ok: false; error: string }
-  | { kind: 'rec:invalidate'; userId: number; id?: number }
+  /** `sharedPending`: the user's Redis invalidation is owed; the worker must land its own before reading Redis. */
+  | { kind: 'rec:invalidate'; userId: number; id?: number; sharedPending?: true }
   | { kind: 'rec:invalidate-all' }
   /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
   | { kind: 'rec:dataset'; version: string }
@@ -39,9 +40,9 @@ export class PrimaryChannel {
     else entry.reject(new Error(message.error));
   }
 
-  request(op: 'invalidate', userId: number): Promise<PrimaryToWorker>;
+  request(op: 'invalidate', userId: number, sharedPending?: boolean): Promise<PrimaryToWorker>;
   request(op: 'metrics'): Promise<PrimaryToWorker>;
-  request(op: 'invalidate' | 'metrics', userId?: number): Promise<PrimaryToWorker> {
+  request(op: 'invalidate' | 'metrics', userId?: number, sharedPending?: boolean): Promise<PrimaryToWorker> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -50,7 +51,9 @@ export class PrimaryChannel {
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       const message: WorkerToPrimary =
-        op === 'invalidate' ? { kind: 'rec:request', id, op, userId: userId! } : { kind: 'rec:request', id, op };
+        op === 'invalidate'
+          ? { kind: 'rec:request', id, op, userId: userId!, ...(sharedPending ? { sharedPending: true as const } : {}) }
+          : { kind: 'rec:request', id, op };
       send(message);
     });
   }

@@ -22,6 +22,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { isOurs, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
 
 const ACK_TIMEOUT_MS = 1500;
+/** Redis Cluster: how long a NOTIFY invalidation waits for replicas (within the 1000 ms command timeout). */
+const REPLICA_WAIT_MS = 500;
 const STABLE_AFTER_MS = 30_000;
 
 /** How long a rolling restart waits for a replacement worker to listen before it gives up. */
@@ -90,7 +92,7 @@ export async function runPrimary(config: Config): Promise<void> {
         reply(worker, { kind: 'rec:reply', id: message.id, ok: false, error: (err as Error).message });
       }
     } else {
-      await Promise.all([supervisor.broadcastInvalidation(message.userId), relay.afterWrite()]);
+      await Promise.all([supervisor.broadcastInvalidation(message.userId, true, message.sharedPending), relay.afterWrite()]);
       reply(worker, { kind: 'rec:reply', id: message.id, ok: true });
     }
   };
@@ -217,13 +219,18 @@ class InvalidationRelay {
     if (!Number.isSafeInteger(userId)) return;
     // Redis first, then the workers: a worker that dropped its L1 entry while the Redis entry still stood
     // would refill L1 from it at its next miss and serve the old list until the TTL.
+    // Not landed (or not replicated: invalidateSharedEntry): each worker keeps the user pending until its own lands.
     const shared = this.redis
-      ? invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL).catch((err: Error) =>
-          this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed'),
+      ? invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL, REPLICA_WAIT_MS).then(
+          () => false,
+          (err: Error) => {
+            this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed: workers retry it');
+            return true;
+          },
         )
-      : Promise.resolve();
+      : Promise.resolve(false);
     const relayed: Promise<void> = shared
-      .then(() => this.supervisor.broadcastInvalidation(userId))
+      .then((pending) => this.supervisor.broadcastInvalidation(userId, true, pending))
       .finally(() => this.relaying.delete(relayed));
     this.relaying.add(relayed);
   }
@@ -302,10 +309,11 @@ class Supervisor {
   }
 
   /** Tells every worker to drop the user's cached list; resolves when all listening workers confirmed. */
-  broadcastInvalidation(userId: number, waitForAcks = true): Promise<void> {
+  broadcastInvalidation(userId: number, waitForAcks = true, sharedPending?: boolean): Promise<void> {
+    const flag = sharedPending ? { sharedPending: true as const } : {};
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
     if (!waitForAcks) {
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId } satisfies PrimaryToWorker);
+      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, ...flag } satisfies PrimaryToWorker);
       return Promise.resolve();
     }
     const id = this.nextAck++;
@@ -318,7 +326,7 @@ class Supervisor {
       }, ACK_TIMEOUT_MS);
       const entry: Pending = { waiting, timer, done: resolve };
       this.pending.set(id, entry);
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id } satisfies PrimaryToWorker);
+      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id, ...flag } satisfies PrimaryToWorker);
       if (waiting.size === 0) this.ack(id, -1);
     });
   }

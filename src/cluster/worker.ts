@@ -56,6 +56,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       staleTtlSec: config.CACHE_STALE_TTL,
       l1MaxEntries: config.L1_MAX_ENTRIES,
       l1MaxBytes: config.L1_MAX_BYTES,
+      // Inside the command timeout, so a lagging replica is a reply (0 acknowledgements), not a timeout.
+      replicaWaitMs: Math.max(1, Math.floor(config.REDIS_COMMAND_TIMEOUT_MS * 0.8)),
     },
     metrics,
   );
@@ -104,9 +106,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     metrics,
     log,
     maxPendingComputations: config.MAX_PENDING_COMPUTATIONS,
-    broadcastInvalidation: async (userId) => {
+    broadcastInvalidation: async (userId, sharedPending) => {
       try {
-        await channel.request('invalidate', userId);
+        await channel.request('invalidate', userId, sharedPending);
       } catch (err) {
         // The write is committed; answering 503 would invite a duplicate retry. Say it loudly instead.
         log.error({ userId, err: (err as Error).message }, 'invalidation broadcast incomplete');
@@ -188,6 +190,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
         channel.settle(m);
         break;
       case 'rec:invalidate':
+        // The sender's Redis invalidation did not land (or not on the replicas): ours must, before we read it.
+        if (m.sharedPending) cache.markSharedPending(m.userId);
         service.invalidateLocal(m.userId);
         if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
         break;

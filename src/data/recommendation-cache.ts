@@ -10,7 +10,7 @@
  * one of another version is a miss (useDataset).
  */
 import { LRUCache } from 'lru-cache';
-import type { RedisClient } from './redis.js';
+import { replicasFor, type RedisClient } from './redis.js';
 import { HIT_BODIES_PER_LIST, HIT_BODY_ITEMS_PER_LIST } from '../domain/constants.js';
 import { itemsJson } from '../domain/recommendation-json.js';
 import type { RecommendationList } from '../domain/types.js';
@@ -23,6 +23,8 @@ export interface CacheOptions {
   staleTtlSec: number;
   l1MaxEntries: number;
   l1MaxBytes: number;
+  /** Redis Cluster: how long an invalidation waits for the replicas of its slot to confirm it (WAIT). */
+  replicaWaitMs: number;
 }
 
 /** What a miss learned before it read PostgreSQL; hand it back to store(). */
@@ -92,6 +94,10 @@ export class RecommendationCache {
     this.redis = redis ? withScripts(redis) : null;
     // Owed invalidations land the moment Redis is back, before anything is read from it again.
     redis?.on('ready', () => void this.retryPending());
+    // A Cluster re-read its slot map (a failover: a promoted replica now owns the slots): retry at once.
+    redis?.on('refresh', () => {
+      if (this.pendingShared.size > 0) void this.retryPending();
+    });
   }
 
   get hasShared(): boolean {
@@ -205,7 +211,7 @@ export class RecommendationCache {
   async invalidateShared(userId: number): Promise<boolean> {
     if (!this.redis) return true;
     try {
-      await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec + this.opts.staleTtlSec);
+      await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec + this.opts.staleTtlSec, this.opts.replicaWaitMs);
       return true;
     } catch {
       this.metrics.cache.redis.error.inc();
@@ -213,6 +219,16 @@ export class RecommendationCache {
       this.scheduleRetry();
       return false;
     }
+  }
+
+  /**
+   * Another process could not land (or replicate) the user's Redis invalidation: until this process
+   * lands one itself, it neither reads nor writes the user's Redis entry (see invalidateSharedEntry).
+   */
+  markSharedPending(userId: number): void {
+    if (!this.redis) return;
+    this.pendingShared.add(userId);
+    this.scheduleRetry();
   }
 
   /** Users whose Redis invalidation is still owed. */
@@ -233,7 +249,7 @@ export class RecommendationCache {
     if (!this.redis) return;
     for (const userId of [...this.pendingShared]) {
       try {
-        await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec + this.opts.staleTtlSec);
+        await invalidateSharedEntry(this.redis, userId, this.opts.ttlSec + this.opts.staleTtlSec, this.opts.replicaWaitMs);
         this.pendingShared.delete(userId);
       } catch {
         this.scheduleRetry(nextDelayMs);
@@ -261,10 +277,57 @@ function withScripts(redis: RedisClient): RedisClient & CacheCommands {
   return redis as RedisClient & CacheCommands;
 }
 
-/** Deletes a user's Redis entry and bumps its generation atomically (also used by the primary on NOTIFY). */
-export async function invalidateSharedEntry(redis: RedisClient, userId: number, cacheTtlSec: number): Promise<void> {
-  await withScripts(redis).recInvalidate(listKey(userId), genKey(userId), Math.max(GEN_TTL_SEC, cacheTtlSec * 2));
+/**
+ * Deletes a user's Redis entry and bumps its generation atomically (also used by the primary on NOTIFY).
+ * Resolves only once the invalidation will survive a failover; rejects otherwise (the caller defers it).
+ *
+ * Redis Cluster replicates asynchronously: a master can acknowledge the script and die before its replica
+ * received it. The promoted replica would then hold the old list AND the old generation, so a later read
+ * serves the old list and a computation that read PostgreSQL before the write still passes STORE_IF_GEN.
+ * So on a Cluster the script is followed, on the same connection (one pipeline: it goes to the slot's
+ * master), by `WAIT <replicas of the slot> <replicaWaitMs>`. The replication stream is ordered, so a
+ * replica that acknowledged holds this invalidation and every write before it; whichever node serves the
+ * slot after a failover has it. Fewer acknowledgements (a replica lagging or cut off, the master dying
+ * mid-way) reject: the invalidation is NOT done, and every process that learns of the write keeps the user
+ * pending (markSharedPending) until it lands a replicated invalidation itself - after a failover that is
+ * on the promoted node, which deletes the old entry there. A single Redis, or a master without replicas,
+ * has nothing that could be promoted without the write: no WAIT, nothing changes.
+ */
+export async function invalidateSharedEntry(
+  redis: RedisClient,
+  userId: number,
+  cacheTtlSec: number,
+  replicaWaitMs: number,
+): Promise<void> {
+  const scripts = withScripts(redis);
+  const genTtlSec = Math.max(GEN_TTL_SEC, cacheTtlSec * 2);
+  if (!('slots' in redis)) {
+    await scripts.recInvalidate(listKey(userId), genKey(userId), genTtlSec);
+    return;
+  }
+  // The replicas to wait for: those the slot map lists (it keeps a disconnected one until the cluster marks
+  // it failed, but it is up to 5 s old and Redis 7.0 leaves out replicas at offset 0), and those connected
+  // to the master now (a replica that joined since). One round trip, then WAIT on the same slot's master.
+  type Replies = [Error | null, unknown][];
+  const first = (await (scripts.pipeline() as Pipelined)
+    .recInvalidate(listKey(userId), genKey(userId), genTtlSec)
+    .info('replication')
+    .exec()) as Replies | null;
+  for (const [err] of first ?? []) if (err) throw err;
+  const connected = Number(/connected_slaves:(\d+)/.exec(String(first?.[1]?.[1]))?.[1] ?? 0);
+  const replicas = Math.max(connected, replicasFor(redis, listKey(userId)));
+  if (replicas === 0) return;
+  const second = (await redis.pipeline().pttl(genKey(userId)).call('WAIT', replicas, replicaWaitMs).exec()) as Replies | null;
+  for (const [err] of second ?? []) if (err) throw err;
+  const acknowledged = Number(second?.[1]?.[1] ?? 0);
+  if (acknowledged < replicas) {
+    throw new Error(`invalidation of user ${userId} reached ${acknowledged} of ${replicas} replicas`);
+  }
 }
+
+type Pipelined = ReturnType<RedisClient['pipeline']> & {
+  recInvalidate(listKey: string, genKey: string, genTtlSec: number): ReturnType<RedisClient['pipeline']>;
+};
 
 function fromStored(stored: StoredList): RecommendationList {
   return { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e };

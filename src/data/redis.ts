@@ -64,7 +64,8 @@ export async function connectRedis(url: string, opts: RedisOptions): Promise<Red
 }
 
 async function connectRedisCluster(nodes: { host: string; port: number }[], opts: RedisOptions): Promise<Cluster> {
-  const { Cluster } = await import('ioredis');
+  const { Cluster, Command } = await import('ioredis');
+  keySlot ??= (key) => new Command('exists', [key]).getSlot()!;
   const cluster = new Cluster(nodes, {
     // As with one node: a command for a slot whose master is unreachable fails at once (a miss).
     enableOfflineQueue: false,
@@ -72,17 +73,22 @@ async function connectRedisCluster(nodes: { host: string; port: number }[], opts
     enableAutoPipelining: true,
     // Replicas are asynchronous: a read from one may predate an invalidation. Masters only.
     scaleReads: 'master',
-    // The slot map is re-read when a node goes away, on MOVED, and every 5 s; a refresh never hangs.
+    // The slot map is re-read on MOVED, when a node connection ends, and every 2 s (each read is one
+    // short-lived connection and CLUSTER SLOTS): a promoted replica is used within ~2 s. Never hangs.
     slotsRefreshTimeout: 1000,
-    slotsRefreshInterval: 5000,
-    // A failover's TRYAGAIN / CLUSTERDOWN: a short retry inside the command's own timeout, not a queue.
+    slotsRefreshInterval: 2000,
+    // A command for a dead master, or refused with CLUSTERDOWN while its replica is being promoted, fails
+    // at once (a miss) instead of being retried after a delay: ioredis's retries (default 100 ms each, up
+    // to 16) would make every such request wait. Resharding's TRYAGAIN is short: one quick retry.
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
     retryDelayOnTryAgain: 20,
-    retryDelayOnClusterDown: 50,
-    retryDelayOnFailover: 50,
     maxRedirections: 4,
     // Every seed unreachable: keep trying, at most once a second (commands fail meanwhile: misses).
     clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
   });
+  // A master's connection ended (crashed, failing over): learn the new owner now, not at the next interval.
+  cluster.on('-node', () => cluster.refreshSlotsCache());
   watch(cluster, opts);
   return cluster;
 }
@@ -116,13 +122,17 @@ function watch(redis: RedisClient, opts: RedisOptions): void {
   if (opts.metrics) countCommandErrors(redis, opts.metrics);
 }
 
+/** Cluster hash slot of a key (set when the first Cluster client is created: ioredis is loaded then). */
+let keySlot: ((key: string) => number) | undefined;
+
 /**
- * Replicas (per the client's slot map) a write to `key`'s slot must reach before it can survive a
- * failover; 0 for a single Redis (no failover to survive) or a master without replicas.
+ * Replicas a write to `key` must reach before it can survive a failover: every replica the client's
+ * slot map (CLUSTER SLOTS, which leaves out replicas the cluster marked failed) lists for the key's slot.
+ * 0 for a single Redis (no failover to survive) or a master without replicas (nothing to promote).
  */
-export function replicasOf(redis: RedisClient, slot: number): number {
-  if (!('slots' in redis)) return 0;
-  const keys = redis.slots[slot];
+export function replicasFor(redis: RedisClient, key: string): number {
+  if (!('slots' in redis) || !keySlot) return 0;
+  const keys = redis.slots[keySlot(key)];
   if (!keys || keys.length < 2) return 0;
   // A MOVED rewrites entry 0 in place, so the new master may also be listed as its own replica.
   const replicas = new Set(keys.slice(1));

@@ -41,7 +41,8 @@ export interface ServiceDeps {
   /** Computations (cache misses) in flight at once; beyond it requests are shed with 503. */
   maxPendingComputations: number;
   /** Tells every other process on this instance to drop the user's entry; resolves when they have. */
-  broadcastInvalidation: (userId: number) => Promise<void>;
+  /** `sharedPending`: this process's Redis invalidation did not land; every other process must land its own. */
+  broadcastInvalidation: (userId: number, sharedPending: boolean) => Promise<void>;
 }
 
 export class RecommendationService {
@@ -76,11 +77,10 @@ export class RecommendationService {
   async recordWatch(userId: number, contentId: number): Promise<WatchRecord> {
     const record = await this.deps.repo.addWatch(userId, contentId);
     // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
-    if (!(await this.deps.cache.invalidateShared(userId))) {
-      this.deps.log.warn({ userId }, 'redis unavailable: invalidation deferred until it is back');
-    }
+    const landed = await this.deps.cache.invalidateShared(userId);
+    if (!landed) this.deps.log.warn({ userId }, 'redis unavailable: invalidation deferred until it is back');
     this.invalidateLocal(userId);
-    await this.deps.broadcastInvalidation(userId);
+    await this.deps.broadcastInvalidation(userId, !landed);
     return record;
   }
 

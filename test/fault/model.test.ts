@@ -62,7 +62,7 @@ it('opens on failures, skips the model while open, and closes through a successf
   const service = new RecommendationService({
     repo: new RecommendationRepo(sql),
     // A cache that keeps nothing: every request reaches the model (or the breaker).
-    cache: new RecommendationCache(null, { ttlSec: 1, fallbackTtlSec: 1, staleTtlSec: 0, l1MaxEntries: 0, l1MaxBytes: 1024 }, metrics),
+    cache: new RecommendationCache(null, { ttlSec: 1, fallbackTtlSec: 1, staleTtlSec: 0, l1MaxEntries: 0, l1MaxBytes: 1024, replicaWaitMs: 80 }, metrics),
     score: (task: unknown) => breaker.fire(task),
     model,
     metrics,

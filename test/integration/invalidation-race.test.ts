@@ -39,7 +39,7 @@ function worker() {
   const redis = new Redis(`${inject('redisUrl')}/3`, { enableOfflineQueue: true });
   redisClients.push(redis);
   const metrics = createMetrics('test');
-  const cache = new RecommendationCache(redis, { ttlSec: 600, fallbackTtlSec: 15, staleTtlSec: 3600, l1MaxEntries: 1000, l1MaxBytes: 1 << 24 }, metrics);
+  const cache = new RecommendationCache(redis, { ttlSec: 600, fallbackTtlSec: 15, staleTtlSec: 3600, l1MaxEntries: 1000, l1MaxBytes: 1 << 24, replicaWaitMs: 80 }, metrics);
   const waiting: (() => void)[] = [];
   let hold = false;
   const service = new RecommendationService({

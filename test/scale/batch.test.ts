@@ -32,7 +32,7 @@ afterAll(async () => {
 function pipeline(opts: { maxPending?: number } = {}) {
   const metrics = createMetrics('test');
   const repo = new RecommendationRepo(sql);
-  const cache = new RecommendationCache(null, { ttlSec: 600, fallbackTtlSec: 15, staleTtlSec: 3600, l1MaxEntries: 10_000, l1MaxBytes: 1 << 26 }, metrics);
+  const cache = new RecommendationCache(null, { ttlSec: 600, fallbackTtlSec: 15, staleTtlSec: 3600, l1MaxEntries: 10_000, l1MaxBytes: 1 << 26, replicaWaitMs: 80 }, metrics);
   let hold: Promise<void> | undefined;
   const service = new RecommendationService({
     repo,

@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 export interface ClusterMaster {
   port: number;
@@ -101,6 +101,24 @@ export async function startRedisCluster(opts: { nodes?: number; replicas?: numbe
       'cluster_state:ok on every node and every replica in sync',
       () => output,
     );
+    // Redis 7.0's CLUSTER SLOTS leaves out a replica until its master has replicated something (offset 0),
+    // as no real cluster is: write through every master, then wait until every slot range lists its replicas.
+    const writer = new Cluster([{ host: '127.0.0.1', port: ports[0]! }], { maxRedirections: 16 });
+    writer.on('error', () => {});
+    try {
+      await Promise.all(Array.from({ length: 64 }, (_, i) => writer.set(`recsvc:warmup:${i}`, '1', 'PX', 1000)));
+    } finally {
+      writer.disconnect();
+    }
+    await until(
+      async () => {
+        const reply = (await slotsOf(ports[0]!).catch(() => [])) as unknown[][];
+        return reply.length > 0 && reply.every((range) => range.length - 3 >= replicas);
+      },
+      READY_TIMEOUT_MS,
+      'CLUSTER SLOTS listing every replica',
+      () => output,
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -136,7 +154,12 @@ export async function startRedisCluster(opts: { nodes?: number; replicas?: numbe
         probe.disconnect();
       }
     },
-    client: (port) => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 }),
+    client(port) {
+      // No reconnects and no unhandled 'error' events once the node is killed.
+      const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
+      redis.on('error', () => {});
+      return redis;
+    },
     async killMaster(port) {
       const before = await masters();
       const victim = port === undefined ? before[0] : before.find((m) => m.port === port);
@@ -200,6 +223,16 @@ async function replicasInSync(ports: number[]): Promise<boolean> {
   const infos = await Promise.all(ports.map((p) => command(p, ['INFO', 'replication']).catch(() => '')));
   const replicas = infos.filter((info) => info.includes('role:slave'));
   return replicas.length > 0 && replicas.every((info) => info.includes('master_link_status:up'));
+}
+
+async function slotsOf(port: number): Promise<unknown[]> {
+  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    return (await redis.call('CLUSTER', 'SLOTS')) as unknown[];
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function ping(port: number): Promise<boolean> {
