@@ -40,8 +40,11 @@ export interface ServiceDeps {
   log: Logger;
   /** Computations (cache misses) in flight at once; beyond it requests are shed with 503. */
   maxPendingComputations: number;
-  /** Tells every other process on this instance to drop the user's entry; resolves when they have. */
-  /** `sharedPending`: this process's Redis invalidation did not land; every other process must land its own. */
+  /**
+   * Tells every other process on this instance to drop the user's entry; resolves when they have.
+   * `sharedPending`: this process's Redis invalidation did not land (or was not replicated), so each of
+   * them must land its own before it reads the user from Redis.
+   */
   broadcastInvalidation: (userId: number, sharedPending: boolean) => Promise<void>;
 }
 
@@ -78,7 +81,7 @@ export class RecommendationService {
     const record = await this.deps.repo.addWatch(userId, contentId);
     // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
     const landed = await this.deps.cache.invalidateShared(userId);
-    if (!landed) this.deps.log.warn({ userId }, 'redis unavailable: invalidation deferred until it is back');
+    if (!landed) this.deps.log.warn({ userId }, 'redis invalidation not landed (unavailable or not replicated): deferred, every worker retries it');
     this.invalidateLocal(userId);
     await this.deps.broadcastInvalidation(userId, !landed);
     return record;
