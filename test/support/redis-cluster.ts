@@ -58,7 +58,14 @@ export async function startRedisCluster(opts: { nodes?: number; replicas?: numbe
   let output = '';
   const alive = () => ports.filter((p) => children.get(p)?.exitCode === null && children.get(p)?.signalCode === null);
 
+  // A process that exits without stop() does not leave six servers behind. (Vitest's fork workers are
+  // torn down without 'exit' events: test files must stop() in afterAll, as the ones here do.)
+  const killAll = (): void => {
+    for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', killAll);
     await Promise.all(
       [...children.values()].map(
         (child) =>
