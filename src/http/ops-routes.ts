@@ -5,6 +5,9 @@ import type { TemplatedApp } from './uws.js';
 
 const HEALTHY = JSON.stringify({ status: 'ok' });
 
+/** Paths that orchestrators and scrapers use (deploy/kubernetes, deploy/haproxy.cfg, the Dockerfile). */
+export const OPS_ROUTES = { health: '/health', ready: '/ready', metrics: '/metrics' } as const;
+
 export interface OpsDeps {
   readiness: () => Promise<Readiness>;
   /** Prometheus text for the whole instance (the primary aggregates every worker). */
@@ -12,11 +15,11 @@ export interface OpsDeps {
 }
 
 export function opsRoutes(app: TemplatedApp, ctx: WireContext, deps: OpsDeps): void {
-  app.get('/health', (res, req) => {
+  app.get(OPS_ROUTES.health, (res, req) => {
     new Exchange(res, 'health', 'GET', ctx, req).send(200, HEALTHY);
   });
 
-  app.get('/ready', (res, req) => {
+  app.get(OPS_ROUTES.ready, (res, req) => {
     const ex = new Exchange(res, 'ready', 'GET', ctx, req);
     ex.deadline();
     deps.readiness().then(
@@ -31,7 +34,7 @@ export function opsRoutes(app: TemplatedApp, ctx: WireContext, deps: OpsDeps): v
     );
   });
 
-  app.get('/metrics', (res, req) => {
+  app.get(OPS_ROUTES.metrics, (res, req) => {
     const ex = new Exchange(res, 'metrics', 'GET', ctx, req);
     ex.deadline();
     deps.metricsText().then(
