@@ -1,20 +1,24 @@
 /**
  * Messages between the primary and its HTTP workers (node:cluster IPC). Every message of ours carries
  * `kind` starting with `rec:` so it never collides with prom-client's aggregation messages.
+ *
+ * `lsn` (with DATABASE_REPLICA_URLS): the primary's WAL position (pg_lsn text) at or past the write's commit;
+ * the user's reads (every read, for `invalidate-all` and `dataset`) then need a replica that replayed it.
+ * Absent with replicas configured: a write whose position is unknown, read from the primary until known.
  */
 export type WorkerToPrimary =
   | { kind: 'rec:listening' }
-  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number }
+  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number; lsn?: string }
   | { kind: 'rec:request'; id: number; op: 'metrics' }
   | { kind: 'rec:ack'; id: number };
 
 export type PrimaryToWorker =
   | { kind: 'rec:reply'; id: number; ok: true; contentType?: string; body?: string }
   | { kind: 'rec:reply'; id: number; ok: false; error: string }
-  | { kind: 'rec:invalidate'; userId: number; id?: number }
-  | { kind: 'rec:invalidate-all' }
+  | { kind: 'rec:invalidate'; userId: number; id?: number; lsn?: string }
+  | { kind: 'rec:invalidate-all'; lsn?: string }
   /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
-  | { kind: 'rec:dataset'; version: string }
+  | { kind: 'rec:dataset'; version: string; lsn?: string }
   | { kind: 'rec:shutdown' };
 
 export function isOurs(message: unknown): message is { kind: string } {
@@ -39,9 +43,9 @@ export class PrimaryChannel {
     else entry.reject(new Error(message.error));
   }
 
-  request(op: 'invalidate', userId: number): Promise<PrimaryToWorker>;
+  request(op: 'invalidate', userId: number, lsn?: string): Promise<PrimaryToWorker>;
   request(op: 'metrics'): Promise<PrimaryToWorker>;
-  request(op: 'invalidate' | 'metrics', userId?: number): Promise<PrimaryToWorker> {
+  request(op: 'invalidate' | 'metrics', userId?: number, lsn?: string): Promise<PrimaryToWorker> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -50,7 +54,9 @@ export class PrimaryChannel {
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       const message: WorkerToPrimary =
-        op === 'invalidate' ? { kind: 'rec:request', id, op, userId: userId! } : { kind: 'rec:request', id, op };
+        op === 'invalidate'
+          ? { kind: 'rec:request', id, op, userId: userId!, ...(lsn !== undefined ? { lsn } : {}) }
+          : { kind: 'rec:request', id, op };
       send(message);
     });
   }

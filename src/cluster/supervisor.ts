@@ -78,10 +78,11 @@ export class Supervisor implements WorkerBroadcast {
   }
 
   /** Tells every worker to drop the user's cached list; resolves when all listening workers confirmed. */
-  broadcastInvalidation(userId: number, waitForAcks = true): Promise<void> {
+  broadcastInvalidation(userId: number, lsn?: string, waitForAcks = true): Promise<void> {
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
+    const at = lsn !== undefined ? { lsn } : {};
     if (!waitForAcks) {
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId } satisfies PrimaryToWorker);
+      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, ...at } satisfies PrimaryToWorker);
       return Promise.resolve();
     }
     const id = this.nextAck++;
@@ -94,19 +95,19 @@ export class Supervisor implements WorkerBroadcast {
       }, ACK_TIMEOUT_MS);
       const entry: Pending = { waiting, timer, done: resolve };
       this.pending.set(id, entry);
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id } satisfies PrimaryToWorker);
+      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id, ...at } satisfies PrimaryToWorker);
       if (waiting.size === 0) this.ack(id, -1);
     });
   }
 
   /** Tells every worker to drop all its cached lists (invalidations may have been missed). */
-  broadcastInvalidateAll(): void {
-    this.broadcast({ kind: 'rec:invalidate-all' });
+  broadcastInvalidateAll(lsn?: string): void {
+    this.broadcast({ kind: 'rec:invalidate-all', ...(lsn !== undefined ? { lsn } : {}) });
   }
 
   /** A reseed replaced the tables: every worker reloads its catalog and drops what it computed before. */
-  broadcastDataset(version: string): void {
-    this.broadcast({ kind: 'rec:dataset', version });
+  broadcastDataset(version: string, lsn?: string): void {
+    this.broadcast({ kind: 'rec:dataset', version, ...(lsn !== undefined ? { lsn } : {}) });
   }
 
   private broadcast(message: PrimaryToWorker): void {

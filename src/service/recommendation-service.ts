@@ -40,8 +40,11 @@ export interface ServiceDeps {
   log: Logger;
   /** Computations (cache misses) in flight at once; beyond it requests are shed with 503. */
   maxPendingComputations: number;
-  /** Tells every other process on this instance to drop the user's entry; resolves when they have. */
-  broadcastInvalidation: (userId: number) => Promise<void>;
+  /**
+   * Tells every other process on this instance to drop the user's entry; resolves when they have. `lsn`
+   * (with replicas): the write's WAL position, which their replica reads of the user must have replayed.
+   */
+  broadcastInvalidation: (userId: number, lsn?: string) => Promise<void>;
 }
 
 export class RecommendationService {
@@ -74,24 +77,33 @@ export class RecommendationService {
 
   /** Records a watch event; when it resolves, no process of this instance serves a list that predates it. */
   async recordWatch(userId: number, contentId: number): Promise<WatchRecord> {
-    const record = await this.deps.repo.addWatch(userId, contentId);
+    const { record, lsn } = await this.deps.repo.addWatch(userId, contentId);
     // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
     if (!(await this.deps.cache.invalidateShared(userId))) {
       this.deps.log.warn({ userId }, 'redis unavailable: invalidation deferred until it is back');
     }
-    this.invalidateLocal(userId);
-    await this.deps.broadcastInvalidation(userId);
+    this.invalidateLocal(userId, lsn);
+    await this.deps.broadcastInvalidation(userId, lsn);
     return record;
   }
 
-  /** Forgets every cached list and in-flight computation of this process (missed invalidations). */
-  invalidateAll(): void {
+  /**
+   * Forgets every cached list and in-flight computation of this process (missed invalidations). `lsn`:
+   * where those writes end in the WAL; every later replica read must have replayed it (ipc.ts).
+   */
+  invalidateAll(lsn?: string): void {
+    this.deps.repo.noteWrite(undefined, lsn);
     this.deps.cache.invalidateAllLocal();
     this.flights.forgetAll();
   }
 
-  /** Applies an invalidation from any source (this process's write, another worker, NOTIFY). */
-  invalidateLocal(userId: number): void {
+  /**
+   * Applies an invalidation from any source (this process's write, another worker, NOTIFY). `lsn`: the
+   * write's WAL position, noted before the caches are dropped, so no later computation of the user reads a
+   * replica that has not replayed it.
+   */
+  invalidateLocal(userId: number, lsn?: string): void {
+    this.deps.repo.noteWrite(userId, lsn);
     this.deps.cache.invalidateLocal(userId);
     this.flights.forget(userId);
   }
