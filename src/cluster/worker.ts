@@ -52,7 +52,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
         // Half the read deadline on a replica, so the retry on the primary still fits in DB_TIMEOUT_MS.
         attemptTimeoutMs: Math.max(5, Math.floor(config.DB_TIMEOUT_MS / 2)),
         counters: metrics.replicaReads(),
-        log: (fields, message) => log.warn(fields, message),
+        log: (fields, message) => (fields.state === 'up' ? log.info(fields, message) : log.warn(fields, message)),
       })
     : undefined;
   if (replicas) {

@@ -8,7 +8,7 @@
  */
 import type { Sql } from './db.js';
 import { connect, isConnectionError } from './db.js';
-import { formatLsn, parseLsn, WriteLsns, type Lsn } from './write-lsns.js';
+import { parseLsn, WriteLsns, type Lsn } from './write-lsns.js';
 
 export const PROBE_INTERVAL_MS = 250;
 /** A probe slower than this takes the replica out (a hung server is down, not waited for). */
@@ -304,9 +304,6 @@ export class ReplicaSet implements ReadRoute {
     r.state = 'down';
   }
 }
-
-/** `formatLsn` re-exported for callers that show positions. */
-export { formatLsn };
 
 function within<T>(work: Cancellable<T>, ms: number): Promise<T> {
   if (!ms) return work;
