@@ -14,6 +14,9 @@ const NODE = '(?:[A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\]):(?:6553[0-5]|655[0-2]\\d|6
 const CLUSTER_NODES_PATTERN = `^\\s*${NODE}\\s*(?:,\\s*${NODE}\\s*)*$`;
 const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
 
+/** One or more postgres:// URLs, comma-separated (spaces around the commas allowed). */
+const REPLICA_URLS_PATTERN = '^\\s*postgres(ql)?://[^,\\s]+(\\s*,\\s*postgres(ql)?://[^,\\s]+)*\\s*$';
+
 const ConfigSchema = Type.Object({
   PORT: Int(0, 65535),
   HOST: Type.String({ minLength: 1 }),
@@ -24,6 +27,8 @@ const ConfigSchema = Type.Object({
   SCORING_THREAD_NICE: Int(0, 19),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DB_POOL_SIZE: Int(1, 500),
+  DATABASE_REPLICA_URLS: Type.Optional(Type.String({ pattern: REPLICA_URLS_PATTERN })),
+  REPLICA_MAX_LAG_MS: Int(0, 3_600_000),
   DATA_DIR: Type.String({ minLength: 1 }),
   EMBEDDED_PG_PORT: Int(1, 65535),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
@@ -85,6 +90,8 @@ export const VARIABLES: Record<string, VarSpec> = {
   SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or when the threads are backed up and the event loop has room; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see Performance)' },
   DATABASE_URL: { kind: 'string', doc: 'PostgreSQL URL; unset = start an embedded PostgreSQL under DATA_DIR' },
   DB_POOL_SIZE: { kind: 'int', default: '20', doc: 'PostgreSQL connections per HTTP worker' },
+  DATABASE_REPLICA_URLS: { kind: 'string', doc: 'comma-separated PostgreSQL URLs of streaming replicas: request-path reads go to one that has replayed the user\'s last write, else to the primary; unset = every read on the primary' },
+  REPLICA_MAX_LAG_MS: { kind: 'int', default: '1000', doc: 'a replica further behind the primary than this (ms) is skipped until it catches up' },
   DATA_DIR: { kind: 'string', default: DEFAULT_DATA_DIR, doc: 'where the embedded PostgreSQL keeps its data (`<DATA_DIR>/pg`); the CLI commands (`npm run seed`, `npm run migrate`) read it too' },
   EMBEDDED_PG_PORT: { kind: 'int', default: String(DEFAULT_EMBEDDED_PG_PORT), doc: 'port of the embedded PostgreSQL (service and CLI commands)' },
   REDIS_URL: { kind: 'string', doc: 'Redis URL; unset = in-process (L1) cache only' },
@@ -120,6 +127,11 @@ export const VARIABLES: Record<string, VarSpec> = {
   SEED_ON_START: { kind: 'bool', default: 'true', doc: 'seed the default data set when `users` is empty' },
   LOG_LEVEL: { kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
 };
+
+/** DATABASE_REPLICA_URLS as a list (empty when unset). */
+export function replicaUrls(config: Pick<Config, 'DATABASE_REPLICA_URLS'>): string[] {
+  return (config.DATABASE_REPLICA_URLS ?? '').split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -177,5 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (raw.REDIS_URL !== undefined && raw.REDIS_CLUSTER_NODES !== undefined) {
     throw new ConfigError('Invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES are exclusive (one Redis, or one Redis Cluster): set one of them');
   }
+  replicaUrls(raw as Config).forEach((url, i) => {
+    if (!URL.canParse(url)) throw new ConfigError(`Invalid configuration: DATABASE_REPLICA_URLS entry ${i + 1} is not a valid URL`);
+  });
   return raw as Config;
 }

@@ -20,18 +20,39 @@ const WRITES_CHANNEL = 'watch_history';
 const BARRIER_CHANNEL = 'recsvc_barrier';
 const BARRIER_ACK_CHANNEL = 'recsvc_barrier_ack';
 
-/** What the relay needs from the processes it invalidates (the Supervisor provides it). */
+/**
+ * What the relay needs from the processes it invalidates (the Supervisor provides it). `lsn`: a WAL position
+ * at or past the write's commit, which the workers' replica reads must have replayed (ipc.ts).
+ */
+export interface InvalidationOptions {
+  /** The primary's WAL position at or past the write's commit (read replicas, see above). */
+  lsn?: string;
+  /** The Redis invalidation did not land or was not replicated (Redis Cluster): workers keep the user pending. */
+  sharedPending?: boolean;
+  /** Wait for every listening worker's acknowledgement (default true). */
+  waitForAcks?: boolean;
+}
+
 export interface WorkerBroadcast {
   /**
    * Every worker drops the user's cached list; resolves when all listening workers confirmed.
    * `sharedPending`: the Redis invalidation did not land (or was not replicated): each worker keeps the
-   * user pending until its own lands.
+   * user pending until its own lands. `lsn`: see above.
    */
-  broadcastInvalidation(userId: number, waitForAcks?: boolean, sharedPending?: boolean): Promise<void>;
+  broadcastInvalidation(userId: number, opts?: InvalidationOptions): Promise<void>;
   /** Every worker drops all its cached lists. */
-  broadcastInvalidateAll(): void;
+  broadcastInvalidateAll(lsn?: string): void;
   /** Every worker reloads its catalog and drops what it computed before. */
-  broadcastDataset(version: string): void;
+  broadcastDataset(version: string, lsn?: string): void;
+}
+
+/** `42` or `42:<anything>` (a trigger that appends more, e.g. an LSN) → 42; undefined otherwise. */
+export function notifiedUserId(payload: string): number | undefined {
+  const colon = payload.indexOf(':');
+  const text = colon < 0 ? payload : payload.slice(0, colon);
+  if (!/^\d{1,16}$/.test(text)) return undefined;
+  const userId = Number(text);
+  return Number.isSafeInteger(userId) ? userId : undefined;
 }
 
 /**
@@ -53,6 +74,9 @@ export class InvalidationRelay {
   private readonly barriers = new Map<string, { waiting: Set<string>; done: () => void; timer: NodeJS.Timeout }>();
   private nextBarrier = 1;
   private listens = 0;
+  /** A WAL position read not sent yet: callers until it is sent share it (walPosition). */
+  private unsentPosition: Promise<string | undefined> | undefined;
+  private lastPosition: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly sql: Sql,
@@ -61,6 +85,8 @@ export class InvalidationRelay {
     private readonly redis: RedisClient | null,
     private readonly config: Config,
     private readonly log: Logger,
+    /** This instance reads from replicas: every relayed invalidation carries a WAL position. */
+    private readonly withPositions = false,
   ) {
     this.listenSql = connect(databaseUrl, { max: 1, application: LISTENER_PREFIX + this.instance });
   }
@@ -116,13 +142,13 @@ export class InvalidationRelay {
     // Notifications sent while the connection was down are lost: any cached list may predate a write.
     if (this.listens > 1) {
       this.log.warn('LISTEN connection re-established: workers drop every cached list (invalidations may have been missed)');
-      this.supervisor.broadcastInvalidateAll();
+      void this.walPosition().then((lsn) => this.supervisor.broadcastInvalidateAll(lsn));
     }
   }
 
   private onWrite(payload: string): void {
-    const userId = Number(payload);
-    if (!Number.isSafeInteger(userId)) return;
+    const userId = notifiedUserId(payload);
+    if (userId === undefined) return;
     // Redis first, then the workers: a worker that dropped its L1 entry while the Redis entry still stood
     // would refill L1 from it at its next miss and serve the old list until the TTL.
     // Not landed (or not replicated: invalidateSharedEntry): each worker keeps the user pending until its own lands.
@@ -135,16 +161,43 @@ export class InvalidationRelay {
           },
         )
       : Promise.resolve(false);
-    const relayed: Promise<void> = shared
-      .then((pending) => this.supervisor.broadcastInvalidation(userId, true, pending))
+    const relayed: Promise<void> = Promise.all([this.walPosition(), shared])
+      .then(([lsn, pending]) => this.supervisor.broadcastInvalidation(userId, { lsn, sharedPending: pending }))
       .finally(() => this.relaying.delete(relayed));
     this.relaying.add(relayed);
+  }
+
+  /**
+   * With replicas: the primary's WAL insert position, read by a statement sent after this call. A
+   * notification is delivered only once its transaction has committed, i.e. after its commit record was
+   * inserted into the WAL; the insert position read after that is at or past the end of that record, so a
+   * replica that has replayed it shows the write (README "Design decisions": read-your-writes). A position
+   * inside the trigger would not do: it precedes the commit record. Concurrent callers share one statement
+   * as long as it has not been sent; undefined (no replicas, or the primary did not answer: the workers then
+   * read the user from the primary until their next probe of it).
+   */
+  private walPosition(): Promise<string | undefined> {
+    if (!this.withPositions) return Promise.resolve(undefined);
+    if (this.unsentPosition) return this.unsentPosition;
+    const position = this.lastPosition.then(async () => {
+      this.unsentPosition = undefined; // sent now: later callers need a later read
+      try {
+        const [row] = await this.sql<{ lsn: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
+        return row?.lsn;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'WAL position unavailable: relayed invalidation carries none');
+        return undefined;
+      }
+    });
+    this.unsentPosition = position;
+    this.lastPosition = position;
+    return position;
   }
 
   /** One notification per reseed (never one per row: the seed pauses the row trigger). */
   private onDataset(version: string): void {
     this.log.info({ version }, 'data set replaced (reseed): workers reload the catalog and drop cached lists');
-    this.supervisor.broadcastDataset(version);
+    void this.walPosition().then((lsn) => this.supervisor.broadcastDataset(version, lsn));
   }
 
   private onBarrier(payload: string): void {

@@ -1,21 +1,28 @@
 /**
  * Messages between the primary and its HTTP workers (node:cluster IPC). Every message of ours carries
  * `kind` starting with `rec:` so it never collides with prom-client's aggregation messages.
+ *
+ * `lsn` (with DATABASE_REPLICA_URLS): the primary's WAL position (pg_lsn text) at or past the write's commit;
+ * the user's reads (every read, for `invalidate-all` and `dataset`) then need a replica that replayed it.
+ * Absent with replicas configured: a write whose position is unknown, read from the primary until known.
  */
 export type WorkerToPrimary =
   | { kind: 'rec:listening' }
-  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number; sharedPending?: true }
+  | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number; sharedPending?: true; lsn?: string }
   | { kind: 'rec:request'; id: number; op: 'metrics' }
   | { kind: 'rec:ack'; id: number };
 
 export type PrimaryToWorker =
   | { kind: 'rec:reply'; id: number; ok: true; contentType?: string; body?: string }
   | { kind: 'rec:reply'; id: number; ok: false; error: string }
-  /** `sharedPending`: the user's Redis invalidation is owed; the worker must land its own before reading Redis. */
-  | { kind: 'rec:invalidate'; userId: number; id?: number; sharedPending?: true }
-  | { kind: 'rec:invalidate-all' }
+  /**
+   * `sharedPending`: the user's Redis invalidation is owed; the worker must land its own before reading Redis.
+   * `lsn`: the primary's WAL position at or past the write's commit, which replica reads must have replayed.
+   */
+  | { kind: 'rec:invalidate'; userId: number; id?: number; sharedPending?: true; lsn?: string }
+  | { kind: 'rec:invalidate-all'; lsn?: string }
   /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
-  | { kind: 'rec:dataset'; version: string }
+  | { kind: 'rec:dataset'; version: string; lsn?: string }
   | { kind: 'rec:shutdown' };
 
 export function isOurs(message: unknown): message is { kind: string } {
@@ -40,9 +47,9 @@ export class PrimaryChannel {
     else entry.reject(new Error(message.error));
   }
 
-  request(op: 'invalidate', userId: number, sharedPending?: boolean): Promise<PrimaryToWorker>;
+  request(op: 'invalidate', userId: number, opts?: { sharedPending?: boolean; lsn?: string }): Promise<PrimaryToWorker>;
   request(op: 'metrics'): Promise<PrimaryToWorker>;
-  request(op: 'invalidate' | 'metrics', userId?: number, sharedPending?: boolean): Promise<PrimaryToWorker> {
+  request(op: 'invalidate' | 'metrics', userId?: number, opts: { sharedPending?: boolean; lsn?: string } = {}): Promise<PrimaryToWorker> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -52,7 +59,11 @@ export class PrimaryChannel {
       this.pending.set(id, { resolve, reject, timer });
       const message: WorkerToPrimary =
         op === 'invalidate'
-          ? { kind: 'rec:request', id, op, userId: userId!, ...(sharedPending ? { sharedPending: true as const } : {}) }
+          ? {
+              kind: 'rec:request', id, op, userId: userId!,
+              ...(opts.sharedPending ? { sharedPending: true as const } : {}),
+              ...(opts.lsn !== undefined ? { lsn: opts.lsn } : {}),
+            }
           : { kind: 'rec:request', id, op };
       send(message);
     });

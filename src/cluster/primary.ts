@@ -8,7 +8,7 @@
 import type { Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
-import type { Config } from '../config.js';
+import { replicaUrls, type Config } from '../config.js';
 import { connect } from '../data/db.js';
 import { embeddedLocation, startEmbeddedPostgres } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
@@ -54,7 +54,7 @@ export async function runPrimary(config: Config): Promise<void> {
   const supervisor = new Supervisor(config, databaseUrl, log);
 
   // Every writer (API, psql, ETL, other instances) invalidates through the trigger's NOTIFY.
-  const relay = new InvalidationRelay(sql, databaseUrl, supervisor, redis, config, log);
+  const relay = new InvalidationRelay(sql, databaseUrl, supervisor, redis, config, log, replicaUrls(config).length > 0);
   await relay.start();
 
   supervisor.onRequest = async (worker, message) => {
@@ -66,7 +66,7 @@ export async function runPrimary(config: Config): Promise<void> {
         reply(worker, { kind: 'rec:reply', id: message.id, ok: false, error: (err as Error).message });
       }
     } else {
-      await Promise.all([supervisor.broadcastInvalidation(message.userId, true, message.sharedPending), relay.afterWrite()]);
+      await Promise.all([supervisor.broadcastInvalidation(message.userId, { lsn: message.lsn, sharedPending: message.sharedPending }), relay.afterWrite()]);
       reply(worker, { kind: 'rec:reply', id: message.id, ok: true });
     }
   };

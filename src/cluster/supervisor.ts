@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import { isOurs, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
-import type { WorkerBroadcast } from './invalidation-relay.js';
+import type { InvalidationOptions, WorkerBroadcast } from './invalidation-relay.js';
 
 /** How long a broadcast waits for the workers' acknowledgements. */
 const ACK_TIMEOUT_MS = 1500;
@@ -78,11 +78,13 @@ export class Supervisor implements WorkerBroadcast {
   }
 
   /** Tells every worker to drop the user's cached list; resolves when all listening workers confirmed. */
-  broadcastInvalidation(userId: number, waitForAcks = true, sharedPending?: boolean): Promise<void> {
+  broadcastInvalidation(userId: number, opts: InvalidationOptions = {}): Promise<void> {
+    const { lsn, sharedPending, waitForAcks = true } = opts;
     const flag = sharedPending ? { sharedPending: true as const } : {};
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
+    const at = lsn !== undefined ? { lsn } : {};
     if (!waitForAcks) {
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, ...flag } satisfies PrimaryToWorker);
+      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, ...flag, ...at } satisfies PrimaryToWorker);
       return Promise.resolve();
     }
     const id = this.nextAck++;
@@ -95,19 +97,19 @@ export class Supervisor implements WorkerBroadcast {
       }, ACK_TIMEOUT_MS);
       const entry: Pending = { waiting, timer, done: resolve };
       this.pending.set(id, entry);
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id, ...flag } satisfies PrimaryToWorker);
+      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id, ...flag, ...at } satisfies PrimaryToWorker);
       if (waiting.size === 0) this.ack(id, -1);
     });
   }
 
   /** Tells every worker to drop all its cached lists (invalidations may have been missed). */
-  broadcastInvalidateAll(): void {
-    this.broadcast({ kind: 'rec:invalidate-all' });
+  broadcastInvalidateAll(lsn?: string): void {
+    this.broadcast({ kind: 'rec:invalidate-all', ...(lsn !== undefined ? { lsn } : {}) });
   }
 
   /** A reseed replaced the tables: every worker reloads its catalog and drops what it computed before. */
-  broadcastDataset(version: string): void {
-    this.broadcast({ kind: 'rec:dataset', version });
+  broadcastDataset(version: string, lsn?: string): void {
+    this.broadcast({ kind: 'rec:dataset', version, ...(lsn !== undefined ? { lsn } : {}) });
   }
 
   private broadcast(message: PrimaryToWorker): void {

@@ -3,11 +3,12 @@
  * applies invalidations the primary relays, and drains gracefully when the primary says so.
  */
 import { AggregatorRegistry } from 'prom-client';
-import type { Config } from '../config.js';
+import { replicaUrls, type Config } from '../config.js';
 import { connect } from '../data/db.js';
 import { Catalog } from '../data/catalog.js';
 import { RecommendationCache } from '../data/recommendation-cache.js';
 import { RecommendationRepo } from '../data/recommendation-repo.js';
+import { primaryReads, ReplicaSet } from '../data/replicas.js';
 import { connectRedisFrom } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
 import { createGuards } from '../http/guards.js';
@@ -42,6 +43,23 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   AggregatorRegistry.setRegistries([metrics.registry]);
 
   const sql = connect(databaseUrl, { max: config.DB_POOL_SIZE, statementTimeoutMs: config.REQUEST_TIMEOUT_MS });
+  const replicaList = replicaUrls(config);
+  const replicas = replicaList.length
+    ? new ReplicaSet(sql, databaseUrl, replicaList, {
+        poolSize: config.DB_POOL_SIZE,
+        statementTimeoutMs: config.REQUEST_TIMEOUT_MS,
+        maxLagMs: config.REPLICA_MAX_LAG_MS,
+        // Half the read deadline on a replica, so the retry on the primary still fits in DB_TIMEOUT_MS.
+        attemptTimeoutMs: Math.max(5, Math.floor(config.DB_TIMEOUT_MS / 2)),
+        counters: metrics.replicaReads(),
+        log: (fields, message) => (fields.state === 'up' ? log.info(fields, message) : log.warn(fields, message)),
+      })
+    : undefined;
+  if (replicas) {
+    metrics.sources.replicas = () => replicas.status();
+    await replicas.start();
+  }
+  const reads = replicas ?? primaryReads(sql);
   const redis = await connectRedisFrom(config, {
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     log,
@@ -72,7 +90,13 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     },
   });
   metrics.sources.scoringPool = () => pool.stats();
-  const repo = new RecommendationRepo(sql, metrics.db, config.DB_TIMEOUT_MS, new Catalog(sql, config.CATALOG_REFRESH_S * 1000));
+  const repo = new RecommendationRepo(
+    sql,
+    metrics.db,
+    config.DB_TIMEOUT_MS,
+    new Catalog(sql, config.CATALOG_REFRESH_S * 1000, reads),
+    reads,
+  );
   repo.catalog.onDataset = (version, replaced) => {
     cache.useDataset(version);
     if (replaced) log.info({ version }, 'new data set: catalog reloaded, cached lists dropped');
@@ -106,9 +130,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     metrics,
     log,
     maxPendingComputations: config.MAX_PENDING_COMPUTATIONS,
-    broadcastInvalidation: async (userId, sharedPending) => {
+    broadcastInvalidation: async (userId, sharedPending, lsn) => {
       try {
-        await channel.request('invalidate', userId, sharedPending);
+        await channel.request('invalidate', userId, { sharedPending, lsn });
       } catch (err) {
         // The write is committed; answering 503 would invite a duplicate retry. Say it loudly instead.
         log.error({ userId, err: (err as Error).message }, 'invalidation broadcast incomplete');
@@ -140,7 +164,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       redis,
     }),
     openApi: openApiDocument({ authEnabled: config.API_KEY !== undefined, authRequiredForReads: config.API_KEY_READS }),
-    readiness: () => checkReadiness(repo, redis, config.DB_TIMEOUT_MS),
+    readiness: () => checkReadiness(repo, redis, config.DB_TIMEOUT_MS, replicas && (() => replicas.status())),
     metricsText: async () => {
       const reply = await channel.request('metrics');
       if (reply.kind !== 'rec:reply' || !reply.ok) throw new Error('metrics unavailable');
@@ -175,7 +199,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     }
     if (inFlight > 0) log.warn({ inFlight }, 'shutdown timeout: closing with requests in flight');
     app.close();
-    await Promise.allSettled([pool.close(), sql.end({ timeout: 2 }), redis?.quit()]);
+    await Promise.allSettled([pool.close(), sql.end({ timeout: 2 }), redis?.quit(), replicas?.close()]);
     breaker.shutdown();
     placement.close();
     repo.catalog.close();
@@ -192,15 +216,15 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       case 'rec:invalidate':
         // The sender's Redis invalidation did not land (or not on the replicas): ours must, before we read it.
         if (m.sharedPending) cache.markSharedPending(m.userId);
-        service.invalidateLocal(m.userId);
+        service.invalidateLocal(m.userId, m.lsn);
         if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
         break;
       case 'rec:invalidate-all':
-        service.invalidateAll();
+        service.invalidateAll(m.lsn);
         break;
       case 'rec:dataset':
         // Until the new catalog is in, lists are computed from old titles: served, never stored (useDataset).
-        service.invalidateAll();
+        service.invalidateAll(m.lsn);
         repo.catalog.reload().catch((err: Error) => log.warn({ err: err.message }, 'catalog reload after reseed failed; retried'));
         break;
       case 'rec:shutdown':

@@ -8,6 +8,7 @@
  * not know yet (added since) triggers an early refresh, and so does a reseed's notification (primary).
  */
 import type { Sql } from './db.js';
+import { primaryReads, type ReadRoute } from './replicas.js';
 import { catalogSnapshot, type CatalogSnapshot } from '../domain/catalog-columns.js';
 import type { Candidate } from '../domain/types.js';
 
@@ -40,6 +41,8 @@ export class Catalog {
     private readonly sql: Sql,
     /** Background refresh period, ms (0 = load once). */
     private readonly refreshMs: number,
+    /** Where the loads run: a replica that has replayed every write all reads need (a reseed), else `sql`. */
+    private readonly reads: ReadRoute = primaryReads(sql),
   ) {}
 
   /** The current snapshot; the first call loads it (and later ones share that load). */
@@ -57,9 +60,12 @@ export class Catalog {
   reload(): Promise<CatalogSnapshot> {
     this.loading ??= (async () => {
       try {
-        const version = await this.datasetVersion();
-        // The rows are the candidates (no copy: at 100k titles a copy is ~10 MB of garbage per load).
-        const rows = await this.sql.unsafe<Candidate[]>(CATALOG_SQL, [], { prepare: true });
+        // Version and rows from one server (a fallback to the primary re-reads both).
+        const { version, rows } = await this.reads.read(async (sql) => ({
+          version: await this.datasetVersion(sql),
+          // The rows are the candidates (no copy: at 100k titles a copy is ~10 MB of garbage per load).
+          rows: await sql.unsafe<Candidate[]>(CATALOG_SQL, [], { prepare: true }),
+        }));
         this.snapshot = catalogSnapshot(rows);
         this.loadedAt = Date.now();
         const previous = this.dataset;
@@ -84,9 +90,9 @@ export class Catalog {
     this.reload().catch(() => {});
   }
 
-  private async datasetVersion(): Promise<string> {
+  private async datasetVersion(sql: Sql): Promise<string> {
     try {
-      const [row] = await this.sql.unsafe<{ version: string }[]>(DATASET_SQL, [], { prepare: true });
+      const [row] = await sql.unsafe<{ version: string }[]>(DATASET_SQL, [], { prepare: true });
       return row?.version ?? '0';
     } catch (err) {
       if ((err as { code?: string }).code === '42P01') return '0'; // before migration 0004

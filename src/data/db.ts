@@ -8,13 +8,19 @@ export interface DbOptions {
   /** Server-side statement deadline, ms (0 = none). */
   statementTimeoutMs?: number;
   application?: string;
+  /** Never close an idle connection (a probe's: its close then means the server went away). */
+  keepOpen?: boolean;
+  /** Called whenever one of the client's connections closes (postgres.js `onclose`). */
+  onclose?: () => void;
 }
 
 export function connect(url: string, opts: DbOptions): Sql {
   return postgres(url, {
     max: opts.max,
     prepare: true,
-    idle_timeout: 60,
+    idle_timeout: opts.keepOpen ? 0 : 60,
+    ...(opts.keepOpen ? { max_lifetime: null } : {}),
+    ...(opts.onclose ? { onclose: opts.onclose } : {}),
     connect_timeout: 5,
     onnotice: () => {},
     // postgres.js waits up to 20 s (3^retries/100) before reconnecting after failures, which kept a

@@ -10,11 +10,18 @@ import type { CatalogSnapshot } from '../domain/catalog-columns.js';
 import { Catalog } from './catalog.js';
 import type { DbQuery, QueryMetrics } from '../observability/metrics.js';
 import { isConnectionError } from './db.js';
+import { primaryReads, type Cancellable, type ReadRoute } from './replicas.js';
 
 export interface WatchRecord {
   user_id: number;
   content_id: number;
   watched_at: string;
+}
+
+/** A committed watch event and, with replicas, the WAL position its readers need (pg_lsn text). */
+export interface RecordedWatch {
+  record: WatchRecord;
+  lsn?: string;
 }
 
 export interface UserPage {
@@ -92,6 +99,8 @@ export class RecommendationRepo {
     private readonly timeoutMs = 0,
     /** Titles in memory (reference data); by default loaded on first use and refreshed every minute. */
     readonly catalog: Catalog = new Catalog(sql, 60_000),
+    /** Where reads run (replicas.ts); writes always run on `sql`, the primary. */
+    private readonly reads: ReadRoute = primaryReads(sql),
   ) {}
 
   /**
@@ -122,10 +131,15 @@ export class RecommendationRepo {
     const single = userIds.length === 1;
     const [catalog, rows] = await Promise.all([
       this.catalogSnapshot(),
+      // On a replica only if it has replayed every one of these users' last writes (read-your-writes).
       this.guard('user_signals', () =>
-        single
-          ? this.sql.unsafe<(SignalsRow & { user_id?: number })[]>(USER_SIGNALS_SQL, [userIds[0]!], { prepare: true })
-          : this.sql.unsafe<(SignalsRow & { user_id?: number })[]>(USER_SIGNALS_MANY_SQL, [userIds as number[]], { prepare: true }),
+        this.reads.read(
+          (sql) =>
+            single
+              ? sql.unsafe<(SignalsRow & { user_id?: number })[]>(USER_SIGNALS_SQL, [userIds[0]!], { prepare: true })
+              : sql.unsafe<(SignalsRow & { user_id?: number })[]>(USER_SIGNALS_MANY_SQL, [userIds as number[]], { prepare: true }),
+          userIds,
+        ),
       ),
     ]);
     for (const row of rows) {
@@ -147,13 +161,19 @@ export class RecommendationRepo {
     }
   }
 
-  /** One insert; the foreign keys tell an unknown user from an unknown title in the same round trip. */
-  async addWatch(userId: number, contentId: number): Promise<WatchRecord> {
+  /**
+   * One insert; the foreign keys tell an unknown user from an unknown title in the same round trip. With
+   * replicas, a second statement after the commit reads the WAL insert position: at or past the end of the
+   * commit record (the insert returned, so its commit record is in the WAL), so a replica that has replayed
+   * it shows this event. This process's later reads of the user wait for it; the caller relays it.
+   */
+  async addWatch(userId: number, contentId: number): Promise<RecordedWatch> {
+    let record: WatchRecord;
     try {
       const rows = await this.timed('add_watch', () => this.sql<{ watched_at: Date }[]>`
         INSERT INTO user_watch_history (user_id, content_id) VALUES (${userId}, ${contentId})
         RETURNING watched_at`);
-      return { user_id: userId, content_id: contentId, watched_at: rows[0]!.watched_at.toISOString() };
+      record = { user_id: userId, content_id: contentId, watched_at: rows[0]!.watched_at.toISOString() };
     } catch (err) {
       const e = err as { code?: string; constraint_name?: string };
       if (e.code === '23503') {
@@ -162,6 +182,16 @@ export class RecommendationRepo {
       }
       throw mapFailure(err);
     }
+    if (!this.reads.replicated) return { record };
+    let lsn: string | undefined;
+    try {
+      const [row] = await this.sql<{ lsn: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
+      lsn = row?.lsn;
+    } catch {
+      // Committed, position unknown: the user is read from the primary until a later position is read.
+    }
+    this.reads.noteWrite(userId, lsn);
+    return { record, lsn };
   }
 
   /**
@@ -171,7 +201,7 @@ export class RecommendationRepo {
   async userPage(page: number, limit: number): Promise<UserPage> {
     const offset = (page - 1) * limit;
     const rows = await this.guard('user_page', () =>
-      this.sql.unsafe<{ total: number; ids: number[] | null }[]>(USER_PAGE_SQL, [offset, limit], { prepare: true }),
+      this.reads.read((sql) => sql.unsafe<{ total: number; ids: number[] | null }[]>(USER_PAGE_SQL, [offset, limit], { prepare: true })),
     );
     const row = rows[0]!;
     return { totalUsers: Number(row.total), userIds: (row.ids ?? []).map(Number) };
@@ -180,7 +210,7 @@ export class RecommendationRepo {
   /** The `n` most active users, most events first (a background task's query: not in the request metrics). */
   async topActiveUsers(n: number): Promise<number[]> {
     try {
-      const rows = await this.sql.unsafe<{ user_id: number }[]>(TOP_ACTIVE_USERS_SQL, [n], { prepare: true });
+      const rows = await this.reads.read((sql) => sql.unsafe<{ user_id: number }[]>(TOP_ACTIVE_USERS_SQL, [n], { prepare: true }));
       return rows.map((r) => Number(r.user_id));
     } catch (err) {
       throw mapFailure(err);
@@ -188,10 +218,16 @@ export class RecommendationRepo {
   }
 
   async ping(): Promise<void> {
-    await this.guard('ping', () => this.sql`SELECT 1`);
+    await this.guard('ping', () => this.reads.read((sql) => sql`SELECT 1`));
   }
 
-  private async guard<T>(query: DbQuery, run: () => Promise<T>): Promise<T> {
+  /** A write of this user (or every user: `userId` undefined) committed elsewhere at `lsn` (ipc.ts). */
+  noteWrite(userId: number | undefined, lsn: string | undefined): void {
+    if (userId === undefined) this.reads.noteWriteAll(lsn);
+    else this.reads.noteWrite(userId, lsn);
+  }
+
+  private async guard<T>(query: DbQuery, run: () => Cancellable<T>): Promise<T> {
     try {
       return await this.timed(query, run);
     } catch (err) {
@@ -200,7 +236,7 @@ export class RecommendationRepo {
   }
 
   /** Times one statement (failed ones too) and counts failures that are not answers about the data. */
-  private async timed<T>(query: DbQuery, run: () => Promise<T>): Promise<T> {
+  private async timed<T>(query: DbQuery, run: () => Cancellable<T>): Promise<T> {
     const m = this.metrics?.[query];
     const started = performance.now();
     this.inFlight += 1;
@@ -213,7 +249,7 @@ export class RecommendationRepo {
         pending,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            (pending as { cancel?: () => unknown }).cancel?.();
+            pending.cancel?.();
             reject(Object.assign(new Error(`${query} exceeded ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
           }, this.timeoutMs);
         }),

@@ -64,5 +64,18 @@ const Checks = Type.Object({
   postgres: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
   redis: Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('disabled')]),
 });
-export const ReadySchema = Type.Object({ status: Type.Literal('ready'), checks: Checks });
-export const NotReadySchema = Type.Object({ error: Type.Literal('service_unavailable'), message: Type.String(), checks: Checks });
+/** With DATABASE_REPLICA_URLS: each replica (host:port) as last probed; lag_ms null before the first probe. */
+const Replicas = Type.Array(
+  Type.Object({
+    replica: Type.String(),
+    state: Type.Union([Type.Literal('up'), Type.Literal('lagging'), Type.Literal('down')]),
+    lag_ms: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  }),
+);
+export const ReadySchema = Type.Object({ status: Type.Literal('ready'), checks: Checks, replicas: Type.Optional(Replicas) });
+export const NotReadySchema = Type.Object({
+  error: Type.Literal('service_unavailable'),
+  message: Type.String(),
+  checks: Checks,
+  replicas: Type.Optional(Replicas),
+});

@@ -23,13 +23,16 @@ export function opsRoutes(app: TemplatedApp, ctx: WireContext, deps: OpsDeps): v
     const ex = new Exchange(res, 'ready', 'GET', ctx, req);
     ex.deadline();
     deps.readiness().then(
-      (r) =>
-        r.ready
-          ? ex.send(200, JSON.stringify({ status: 'ready', checks: r.checks }))
-          : ex.send(
-              503,
-              JSON.stringify({ error: 'service_unavailable', message: 'A dependency is unavailable', checks: r.checks }),
-            ),
+      (r) => {
+        const replicas = r.replicas ? { replicas: r.replicas } : {};
+        if (r.ready) ex.send(200, JSON.stringify({ status: 'ready', checks: r.checks, ...replicas }));
+        else {
+          ex.send(
+            503,
+            JSON.stringify({ error: 'service_unavailable', message: 'A dependency is unavailable', checks: r.checks, ...replicas }),
+          );
+        }
+      },
       (err: unknown) => ex.fail(err),
     );
   });

@@ -52,6 +52,14 @@ export interface GaugeSources {
   dbPoolSize?: number;
   /** Whether the Redis client is connected and ready; unset when Redis is not configured. */
   redisReady?: () => boolean;
+  /** Each PostgreSQL replica's last probe (DATABASE_REPLICA_URLS); unset without replicas. */
+  replicas?: () => readonly { replica: string; state: string; lag_ms: number | null }[];
+}
+
+/** Where reads went, and why one went to the primary although replicas are configured. */
+export interface ReplicaReadCounters {
+  reads: Record<'primary' | 'replica', CounterChild>;
+  fallbacks: Record<'not_replayed' | 'unhealthy' | 'error', CounterChild>;
 }
 
 /** One counter series: a number the hot path adds to, published when the registry is read. */
@@ -207,6 +215,8 @@ export interface Metrics {
   redisCommandErrors: CounterChild;
   batch: { users: Record<(typeof BATCH_STATUSES)[number], CounterChild>; duration: HistogramChild };
   sources: GaugeSources;
+  /** Registers the replica metrics (first call; only with replicas configured, so without them /metrics is unchanged). */
+  replicaReads(): ReplicaReadCounters;
 }
 
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -418,7 +428,51 @@ export function createMetrics(workerLabel: string): Metrics {
     ).labels(),
   };
 
+  let replicaReads: ReplicaReadCounters | undefined;
+  const registerReplicaMetrics = (): ReplicaReadCounters => {
+    const reads = new Counter(
+      { name: 'pg_reads_total', help: 'Request-path PostgreSQL reads by where they ran: primary or replica', labelNames: ['target'] },
+      registry,
+    );
+    const fallbacks = new Counter(
+      {
+        name: 'pg_replica_fallbacks_total',
+        help: 'Reads sent to the primary although replicas are configured: not_replayed (no healthy replica had replayed the user\'s last write), unhealthy (none up within REPLICA_MAX_LAG_MS), error (the replica failed the read; retried on the primary)',
+        labelNames: ['reason'],
+      },
+      registry,
+    );
+    const replicaGauge = (name: string, help: string, read: (r: { state: string; lag_ms: number | null }) => number | undefined) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['replica', 'worker'],
+        registers: [registry],
+        collect() {
+          for (const r of sources.replicas?.() ?? []) {
+            const value = read(r);
+            if (value !== undefined) this.labels(r.replica, workerLabel).set(value);
+          }
+        },
+      });
+    replicaGauge('pg_replica_up', 'PostgreSQL replica (host:port) as this worker last probed it: 1 a reachable standby, 0 down', (r) =>
+      r.state === 'down' ? 0 : 1,
+    );
+    replicaGauge('pg_replica_lag_seconds', 'How far the replica\'s replayed data is behind the primary (0 = caught up), at the last good probe', (r) =>
+      r.lag_ms === null ? undefined : r.lag_ms / 1000,
+    );
+    return {
+      reads: { primary: reads.labels('primary'), replica: reads.labels('replica') },
+      fallbacks: {
+        not_replayed: fallbacks.labels('not_replayed'),
+        unhealthy: fallbacks.labels('unhealthy'),
+        error: fallbacks.labels('error'),
+      },
+    };
+  };
+
   return {
+    replicaReads: () => (replicaReads ??= registerReplicaMetrics()),
     registry,
     request(route, method, status, seconds) {
       const byMethod = requestChildren[route];

@@ -6,14 +6,25 @@
  */
 import type { RecommendationRepo } from '../data/recommendation-repo.js';
 import type { RedisClient } from '../data/redis.js';
+import type { ReplicaStatus } from '../data/replicas.js';
 
 export interface Readiness {
   ready: boolean;
   checks: { postgres: 'ok' | 'down'; redis: 'ok' | 'down' | 'disabled' };
+  /** With DATABASE_REPLICA_URLS: each replica as last probed (reported, never a reason to be unready). */
+  replicas?: ReplicaStatus[];
 }
 
-/** Each check gets `timeoutMs`: a hung dependency is reported down, not waited for. */
-export async function checkReadiness(repo: RecommendationRepo, redis: RedisClient | null, timeoutMs: number): Promise<Readiness> {
+/**
+ * Each check gets `timeoutMs`: a hung dependency is reported down, not waited for. The PostgreSQL check is
+ * a read like the request path's: on a healthy replica, else (or if the replica fails it) on the primary.
+ */
+export async function checkReadiness(
+  repo: RecommendationRepo,
+  redis: RedisClient | null,
+  timeoutMs: number,
+  replicas?: () => ReplicaStatus[],
+): Promise<Readiness> {
   const [pg, rd] = await Promise.all([
     within(repo.ping(), timeoutMs).then(
       () => 'ok' as const,
@@ -26,7 +37,7 @@ export async function checkReadiness(repo: RecommendationRepo, redis: RedisClien
         )
       : Promise.resolve('disabled' as const),
   ]);
-  return { ready: pg === 'ok', checks: { postgres: pg, redis: rd } };
+  return { ready: pg === 'ok', checks: { postgres: pg, redis: rd }, ...(replicas ? { replicas: replicas() } : {}) };
 }
 
 function within<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -43,9 +43,10 @@ export interface ServiceDeps {
   /**
    * Tells every other process on this instance to drop the user's entry; resolves when they have.
    * `sharedPending`: this process's Redis invalidation did not land (or was not replicated), so each of
-   * them must land its own before it reads the user from Redis.
+   * them must land its own before it reads the user from Redis. `lsn` (with replicas): the write's WAL
+   * position, which their replica reads of the user must have replayed.
    */
-  broadcastInvalidation: (userId: number, sharedPending: boolean) => Promise<void>;
+  broadcastInvalidation: (userId: number, sharedPending: boolean, lsn?: string) => Promise<void>;
 }
 
 export class RecommendationService {
@@ -78,23 +79,32 @@ export class RecommendationService {
 
   /** Records a watch event; when it resolves, no process of this instance serves a list that predates it. */
   async recordWatch(userId: number, contentId: number): Promise<WatchRecord> {
-    const record = await this.deps.repo.addWatch(userId, contentId);
+    const { record, lsn } = await this.deps.repo.addWatch(userId, contentId);
     // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
     const landed = await this.deps.cache.invalidateShared(userId);
     if (!landed) this.deps.log.warn({ userId }, 'redis invalidation not landed (unavailable or not replicated): deferred, every worker retries it');
-    this.invalidateLocal(userId);
-    await this.deps.broadcastInvalidation(userId, !landed);
+    this.invalidateLocal(userId, lsn);
+    await this.deps.broadcastInvalidation(userId, !landed, lsn);
     return record;
   }
 
-  /** Forgets every cached list and in-flight computation of this process (missed invalidations). */
-  invalidateAll(): void {
+  /**
+   * Forgets every cached list and in-flight computation of this process (missed invalidations). `lsn`:
+   * where those writes end in the WAL; every later replica read must have replayed it (ipc.ts).
+   */
+  invalidateAll(lsn?: string): void {
+    this.deps.repo.noteWrite(undefined, lsn);
     this.deps.cache.invalidateAllLocal();
     this.flights.forgetAll();
   }
 
-  /** Applies an invalidation from any source (this process's write, another worker, NOTIFY). */
-  invalidateLocal(userId: number): void {
+  /**
+   * Applies an invalidation from any source (this process's write, another worker, NOTIFY). `lsn`: the
+   * write's WAL position, noted before the caches are dropped, so no later computation of the user reads a
+   * replica that has not replayed it.
+   */
+  invalidateLocal(userId: number, lsn?: string): void {
+    this.deps.repo.noteWrite(userId, lsn);
     this.deps.cache.invalidateLocal(userId);
     this.flights.forget(userId);
   }

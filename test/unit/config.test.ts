@@ -1,6 +1,6 @@
 /** Configuration: defaults, conversions, and a start that stops with the variable's name on bad input. */
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, replicaUrls } from '../../src/config.js';
 import { parseNodes } from '../../src/data/redis.js';
 
 describe('loadConfig', () => {
@@ -21,6 +21,13 @@ describe('loadConfig', () => {
     expect(c.REDIS_URL).toBeUndefined();
   });
 
+  it('reads DATABASE_REPLICA_URLS as a comma-separated list of postgres URLs; unset is none', () => {
+    expect(replicaUrls(loadConfig({}))).toEqual([]);
+    expect(loadConfig({}).REPLICA_MAX_LAG_MS).toBe(1000);
+    const c = loadConfig({ DATABASE_REPLICA_URLS: 'postgres://u:p@r1:5433/db , postgresql://r2/db' });
+    expect(replicaUrls(c)).toEqual(['postgres://u:p@r1:5433/db', 'postgresql://r2/db']);
+  });
+
   it('converts values', () => {
     const c = loadConfig({ PORT: '9000', MODEL_LATENCY_MS: '0', MODEL_NOISE: 'false', MODEL_FAILURE_RATE: '1' });
     expect(c).toMatchObject({ PORT: 9000, MODEL_LATENCY_MIN_MS: 0, MODEL_LATENCY_MAX_MS: 0, MODEL_NOISE: false, MODEL_FAILURE_RATE: 1 });
@@ -36,6 +43,11 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ MODEL_NOISE: 'maybe' }, /MODEL_NOISE/],
+    [{ DATABASE_REPLICA_URLS: 'mysql://x' }, /DATABASE_REPLICA_URLS/],
+    [{ DATABASE_REPLICA_URLS: 'postgres://a/db,,postgres://b/db' }, /DATABASE_REPLICA_URLS/],
+    [{ DATABASE_REPLICA_URLS: 'postgres://a/db postgres://b/db' }, /DATABASE_REPLICA_URLS/],
+    [{ DATABASE_REPLICA_URLS: 'postgres://[::1/db' }, /DATABASE_REPLICA_URLS entry 1 is not a valid URL/],
+    [{ REPLICA_MAX_LAG_MS: '-1' }, /REPLICA_MAX_LAG_MS/],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });
