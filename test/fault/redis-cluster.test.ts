@@ -137,6 +137,10 @@ it('an invalidation the replica never received before its promotion is not undon
     expect(await primary.exists(key)).toBe(0); // invalidated on the master...
     expect(await replica.exists(key)).toBe(1); // ...and not on the replica: the gap is there
 
+    // Hold every write on the replica-to-be-promoted (reads go on): the invalidation retries that would land
+    // there right after the promotion wait, so a worker that does not know the user is pending reads the old
+    // list for sure, instead of only when it wins the race against the writing worker's retry.
+    await replica.call('CLIENT', 'PAUSE', '20000', 'WRITE');
     const failover = await rc.killMaster(master.port);
     expect(failover.promoted).toBe(replicaPort);
     console.log('replication gap failover', JSON.stringify(failover));
@@ -149,6 +153,7 @@ it('an invalidation the replica never received before its promotion is not undon
       await sleep(50);
     }
     expect(seen.filter((list) => list.includes(top))).toEqual([]);
+    await replica.call('CLIENT', 'UNPAUSE');
     // And Redis is used for that user again: once an invalidation lands on the promoted node, the fresh
     // list is stored there (bounded wait: the retry follows the slot-map refresh or its backoff).
     const storedIds = async () => {
@@ -166,6 +171,7 @@ it('an invalidation the replica never received before its promotion is not undon
     expect(stored).toBeDefined();
     expect(stored).not.toContain(top);
   } finally {
+    await replica.call('CLIENT', 'UNPAUSE').catch(() => {});
     replica.disconnect();
     primary.disconnect();
   }
