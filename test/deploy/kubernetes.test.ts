@@ -93,6 +93,7 @@ describe('deploy/kubernetes', () => {
 
     const hpa = one('HorizontalPodAutoscaler');
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name });
+    expect(deployment.spec.replicas, 'the HPA owns the replica count').toBeUndefined();
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
 
     const pdb = one('PodDisruptionBudget');
@@ -106,6 +107,13 @@ describe('deploy/kubernetes', () => {
     const annotations = deployment.spec.template.metadata.annotations;
     expect(annotations['prometheus.io/path']).toBe(OPS_ROUTES.metrics);
     expect(Number(annotations['prometheus.io/port'])).toBe(httpPort.containerPort);
+  });
+
+  it('runs the image docker compose builds, as the Dockerfile\'s user', () => {
+    const compose = yaml.load(readFileSync(path.join(DIR, '../../docker-compose.yml'), 'utf8')) as { services: Record<string, { image?: string }> };
+    expect(Object.values(compose.services).map((s) => s.image)).toContain(container.image);
+    expect(readFileSync(path.join(DIR, '../../Dockerfile'), 'utf8')).toMatch(/^USER node$/m);
+    expect(pod.securityContext.runAsUser).toBe(1000); // `node` in the official Node images
   });
 
   it('keeps URLs and keys out of the ConfigMap', () => {
