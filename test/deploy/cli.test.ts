@@ -3,12 +3,12 @@
  * their help (exit 0), usage errors (exit 2) and an unreachable database (exit 1: one line, no stack trace,
  * no password). They run as built by `npm test`; one run goes through the npm script, which builds first.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { run as runCommand } from '../support/run.js';
 import { freePort } from '../support/server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,27 +26,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: db.url, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** A command with this file's database as DATABASE_URL (unless `env` overrides it). */
+const run = (command: string, args: string[], env: Record<string, string> = {}) =>
+  runCommand(command, args, { DATABASE_URL: db.url, ...env });
 
 const migrate = (...args: string[]) => run(process.execPath, ['dist/cli/migrate.js', ...args]);
 const seed = (...args: string[]) => run(process.execPath, ['dist/cli/seed.js', ...args]);

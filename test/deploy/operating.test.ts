@@ -10,13 +10,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyRedisDb } from '../support/redis.js';
+import { run } from '../support/run.js';
 import { freePort, isAlive, startServer, type RunningServer } from '../support/server.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 let tmp: string;
 let env: Record<string, string>;
@@ -37,28 +35,8 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** A CLI command as a user types it: no DATABASE_URL, DATA_DIR and EMBEDDED_PG_PORT set. */
-function cli(command: 'seed' | 'migrate', ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`dist/cli/${command}.js`, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (command: 'seed' | 'migrate', ...args: string[]) => run(process.execPath, [`dist/cli/${command}.js`, ...args], env);
 
 function postmasterPid(): number | undefined {
   try {

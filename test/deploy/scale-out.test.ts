@@ -17,7 +17,7 @@ import { seed } from '../../src/data/seed.js';
 import { startHaproxy, type RunningHaproxy } from '../support/haproxy.js';
 import { startReplicatedPostgres, type ReplicatedPostgres } from '../support/pg-replica.js';
 import { startRedisCluster, type RunningRedisCluster } from '../support/redis-cluster.js';
-import { startServer, type RunningServer } from '../support/server.js';
+import { httpRequest, startServer, type RunningServer } from '../support/server.js';
 
 const USERS = 3000;
 const LOAD_MS = 24_000;
@@ -77,31 +77,8 @@ interface Call {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
 
-function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      { host: '127.0.0.1', port: lb.port, method, path, agent, headers: payload ? { 'content-type': 'application/json' } : {} },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(15_000, () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+  httpRequest(lb.port, method, path, { body: body === undefined ? undefined : JSON.stringify(body), agent, timeoutMs: 15_000 });
 
 /** Until the replica shows the seeded data (its apply delay is 500 ms). */
 async function waitForReplay(): Promise<void> {

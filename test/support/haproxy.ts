@@ -5,10 +5,9 @@
  *   fetch(`http://127.0.0.1:${lb.port}/...`); await lb.serverStates(); await lb.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './server.js';
+import { freePort, httpRequest } from './server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HAPROXY_CONFIG = path.join(ROOT, 'deploy/haproxy.cfg');
@@ -40,7 +39,7 @@ export async function startHaproxy(instancePorts: number[]): Promise<RunningHapr
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
 
   const serverStates = async (): Promise<Record<string, string>> => {
-    const csv = await get(statsPort, '/stats;csv');
+    const csv = (await httpRequest(statsPort, 'GET', '/stats;csv', { timeoutMs: 2000 })).text;
     const states: Record<string, string> = {};
     for (const line of csv.split('\n')) {
       const cols = line.split(',');
@@ -73,17 +72,4 @@ export async function startHaproxy(instancePorts: number[]): Promise<RunningHapr
       await exited;
     },
   };
-}
-
-function get(port: number, urlPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(2000, () => req.destroy(new Error('stats timeout')));
-  });
 }

@@ -54,6 +54,49 @@ export interface RunningServer {
 
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
+/**
+ * One HTTP request to 127.0.0.1:`port`; the body (JSON text) is sent as application/json, and the reply's
+ * JSON parsed when it is JSON. `timeoutMs`: give up (reject) when the reply takes longer.
+ */
+export function httpRequest(
+  port: number,
+  method: string,
+  urlPath: string,
+  opts: { body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent | false; timeoutMs?: number } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: urlPath,
+        agent: opts.agent ?? false,
+        headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+    if (opts.body !== undefined) req.write(opts.body);
+    req.end();
+  });
+}
+
 export async function startServer(env: Record<string, string>): Promise<RunningServer> {
   const port = await freePort();
   let output = '';
@@ -77,37 +120,8 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
-  const request: RunningServer['request'] = (method, urlPath, opts = {}) =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          method,
-          path: urlPath,
-          agent: opts.fresh ? false : keepAlive,
-          headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let json: unknown;
-            try {
-              json = JSON.parse(text);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      if (opts.body !== undefined) req.write(opts.body);
-      req.end();
-    });
+  const request: RunningServer['request'] = (method, urlPath, { fresh, ...opts } = {}) =>
+    httpRequest(port, method, urlPath, { ...opts, agent: fresh ? false : keepAlive });
 
   const server: RunningServer = {
     port,
