@@ -79,6 +79,9 @@ export class RecommendationService {
 
   /** Records a watch event; when it resolves, no process of this instance serves a list that predates it. */
   async recordWatch(userId: number, contentId: number): Promise<WatchRecord> {
+    // addWatch has already noted the write's position (invalidateLocal notes it again, as for every source):
+    // a computation starting during the Redis invalidation below reads the new generation, so it must not
+    // read a replica that lacks the write, or it would store an old list under that generation.
     const { record, lsn } = await this.deps.repo.addWatch(userId, contentId);
     // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
     const landed = await this.deps.cache.invalidateShared(userId);
