@@ -9,6 +9,7 @@ import { invalidateSharedEntry } from '../data/recommendation-cache.js';
 import type { RedisClient } from '../data/redis.js';
 import { DATASET_CHANNEL } from '../data/seed.js';
 import type { Logger } from '../observability/logger.js';
+import type { ContentChange } from './ipc.js';
 
 /** How long a write waits for the other instances' barrier acknowledgements. */
 const ACK_TIMEOUT_MS = 1500;
@@ -17,6 +18,8 @@ const REPLICA_WAIT_MS = 500;
 
 const LISTENER_PREFIX = 'recsvc-listener:';
 const WRITES_CHANNEL = 'watch_history';
+/** Migration 0005's content trigger: `<id>:h` (hidden or deleted) or `<id>:v` (visible). */
+const CONTENT_CHANNEL = 'content_changes';
 const BARRIER_CHANNEL = 'recsvc_barrier';
 const BARRIER_ACK_CHANNEL = 'recsvc_barrier_ack';
 
@@ -44,6 +47,8 @@ export interface WorkerBroadcast {
   broadcastInvalidateAll(lsn?: string): void;
   /** Every worker reloads its catalog and drops what it computed before. */
   broadcastDataset(version: string, lsn?: string): void;
+  /** Every worker stops serving the hidden titles and reloads its catalog; resolves when all confirmed. */
+  broadcastContent(change: ContentChange): Promise<void>;
 }
 
 /** `42` or `42:<anything>` (a trigger that appends more, e.g. an LSN) → 42; undefined otherwise. */
@@ -77,6 +82,8 @@ export class InvalidationRelay {
   /** A WAL position read not sent yet: callers until it is sent share it (walPosition). */
   private unsentPosition: Promise<string | undefined> | undefined;
   private lastPosition: Promise<unknown> = Promise.resolve();
+  /** Content notifications of this event-loop turn, relayed together (a bulk write sends one per title). */
+  private contentBatch: ContentChange | undefined;
 
   constructor(
     private readonly sql: Sql,
@@ -93,8 +100,9 @@ export class InvalidationRelay {
 
   async start(): Promise<void> {
     try {
-      // One connection carries the four channels, so their notifications keep their commit order.
+      // One connection carries the five channels, so their notifications keep their commit order.
       await this.listenSql.listen(WRITES_CHANNEL, (p) => this.onWrite(p), () => this.onListen());
+      await this.listenSql.listen(CONTENT_CHANNEL, (p) => this.onContent(p));
       await this.listenSql.listen(BARRIER_CHANNEL, (p) => this.onBarrier(p));
       await this.listenSql.listen(BARRIER_ACK_CHANNEL, (p) => this.onBarrierAck(p));
       await this.listenSql.listen(DATASET_CHANNEL, (p) => this.onDataset(p));
@@ -165,6 +173,28 @@ export class InvalidationRelay {
       .then(([lsn, pending]) => this.supervisor.broadcastInvalidation(userId, { lsn, sharedPending: pending }))
       .finally(() => this.relaying.delete(relayed));
     this.relaying.add(relayed);
+  }
+
+  /**
+   * A title changed (any writer: the trigger). Hidden ones are relayed like a user's invalidation, tracked
+   * until every worker acknowledged, so a barrier after the hiding write waits for them.
+   */
+  private onContent(payload: string): void {
+    const match = /^(\d{1,16}):([hv])$/.exec(payload);
+    if (!match) return;
+    const id = Number(match[1]);
+    if (!this.contentBatch) {
+      const batch: ContentChange = (this.contentBatch = { hidden: [], visible: [] });
+      // Registered now, so a barrier that arrives later in this turn waits for this batch too.
+      const relayed: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => {
+          this.contentBatch = undefined;
+          return this.supervisor.broadcastContent(batch);
+        })
+        .finally(() => this.relaying.delete(relayed));
+      this.relaying.add(relayed);
+    }
+    (match[2] === 'h' ? this.contentBatch.hidden : this.contentBatch.visible).push(id);
   }
 
   /**

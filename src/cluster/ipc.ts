@@ -10,6 +10,8 @@ export type WorkerToPrimary =
   | { kind: 'rec:listening' }
   | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number; sharedPending?: true; lsn?: string }
   | { kind: 'rec:request'; id: number; op: 'metrics' }
+  /** Titles written by this worker: `hidden` ones must be unservable everywhere before the write is answered. */
+  | { kind: 'rec:request'; id: number; op: 'content'; hidden: number[]; visible: number[] }
   | { kind: 'rec:ack'; id: number };
 
 export type PrimaryToWorker =
@@ -21,9 +23,17 @@ export type PrimaryToWorker =
    */
   | { kind: 'rec:invalidate'; userId: number; id?: number; sharedPending?: true; lsn?: string }
   | { kind: 'rec:invalidate-all'; lsn?: string }
+  /** Titles changed: stop serving `hidden` at once, reload the catalog; acknowledge when `id` is set. */
+  | { kind: 'rec:content'; hidden: number[]; visible: number[]; id?: number }
   /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
   | { kind: 'rec:dataset'; version: string; lsn?: string }
   | { kind: 'rec:shutdown' };
+
+/** Titles that became hidden (or were deleted) and titles written visible, by content id. */
+export interface ContentChange {
+  hidden: number[];
+  visible: number[];
+}
 
 export function isOurs(message: unknown): message is { kind: string } {
   return typeof message === 'object' && message !== null && typeof (message as { kind?: unknown }).kind === 'string' &&
@@ -49,7 +59,12 @@ export class PrimaryChannel {
 
   request(op: 'invalidate', userId: number, opts?: { sharedPending?: boolean; lsn?: string }): Promise<PrimaryToWorker>;
   request(op: 'metrics'): Promise<PrimaryToWorker>;
-  request(op: 'invalidate' | 'metrics', userId?: number, opts: { sharedPending?: boolean; lsn?: string } = {}): Promise<PrimaryToWorker> {
+  request(op: 'content', change: ContentChange): Promise<PrimaryToWorker>;
+  request(
+    op: 'invalidate' | 'metrics' | 'content',
+    target?: number | ContentChange,
+    opts: { sharedPending?: boolean; lsn?: string } = {},
+  ): Promise<PrimaryToWorker> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -60,11 +75,13 @@ export class PrimaryChannel {
       const message: WorkerToPrimary =
         op === 'invalidate'
           ? {
-              kind: 'rec:request', id, op, userId: userId!,
+              kind: 'rec:request', id, op, userId: target as number,
               ...(opts.sharedPending ? { sharedPending: true as const } : {}),
               ...(opts.lsn !== undefined ? { lsn: opts.lsn } : {}),
             }
-          : { kind: 'rec:request', id, op };
+          : op === 'content'
+            ? { kind: 'rec:request', id, op, ...(target as ContentChange) }
+            : { kind: 'rec:request', id, op };
       send(message);
     });
   }

@@ -65,6 +65,9 @@ export async function runPrimary(config: Config): Promise<void> {
       } catch (err) {
         reply(worker, { kind: 'rec:reply', id: message.id, ok: false, error: (err as Error).message });
       }
+    } else if (message.op === 'content') {
+      await Promise.all([supervisor.broadcastContent({ hidden: message.hidden, visible: message.visible }), relay.afterWrite()]);
+      reply(worker, { kind: 'rec:reply', id: message.id, ok: true });
     } else {
       await Promise.all([supervisor.broadcastInvalidation(message.userId, { lsn: message.lsn, sharedPending: message.sharedPending }), relay.afterWrite()]);
       reply(worker, { kind: 'rec:reply', id: message.id, ok: true });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
-import { isOurs, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
+import { isOurs, type ContentChange, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
 import type { InvalidationOptions, WorkerBroadcast } from './invalidation-relay.js';
 
 /** How long a broadcast waits for the workers' acknowledgements. */
@@ -81,23 +81,50 @@ export class Supervisor implements WorkerBroadcast {
   broadcastInvalidation(userId: number, opts: InvalidationOptions = {}): Promise<void> {
     const { lsn, sharedPending, waitForAcks = true } = opts;
     const flag = sharedPending ? { sharedPending: true as const } : {};
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
     const at = lsn !== undefined ? { lsn } : {};
+    return this.deliver(
+      (id) => ({ kind: 'rec:invalidate', userId, ...(id !== undefined ? { id } : {}), ...flag, ...at }),
+      waitForAcks,
+      { userId },
+      'invalidation not acknowledged by every worker',
+    );
+  }
+
+  /** Tells every worker which titles changed; resolves when all listening workers confirmed. */
+  broadcastContent(change: ContentChange): Promise<void> {
+    return this.deliver(
+      (id) => ({ kind: 'rec:content', ...change, ...(id !== undefined ? { id } : {}) }),
+      true,
+      { hidden: change.hidden.length, visible: change.visible.length },
+      'content change not acknowledged by every worker',
+    );
+  }
+
+  /** Sends a message to every connected worker; with `waitForAcks`, resolves once each listening one acknowledged it. */
+  private deliver(
+    make: (id: number | undefined) => PrimaryToWorker,
+    waitForAcks: boolean,
+    context: Record<string, unknown>,
+    timeoutMessage: string,
+  ): Promise<void> {
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
     if (!waitForAcks) {
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, ...flag, ...at } satisfies PrimaryToWorker);
+      const message = make(undefined);
+      for (const w of workers) w.send(message);
       return Promise.resolve();
     }
     const id = this.nextAck++;
     return new Promise((resolve) => {
       const waiting = new Set(workers.filter((w) => this.listening.has(w.id)).map((w) => w.id));
       const timer = setTimeout(() => {
-        this.log.error({ userId, missing: [...waiting] }, 'invalidation not acknowledged by every worker');
+        this.log.error({ ...context, missing: [...waiting] }, timeoutMessage);
         this.pending.delete(id);
         resolve();
       }, ACK_TIMEOUT_MS);
       const entry: Pending = { waiting, timer, done: resolve };
       this.pending.set(id, entry);
-      for (const w of workers) w.send({ kind: 'rec:invalidate', userId, id, ...flag, ...at } satisfies PrimaryToWorker);
+      const message = make(id);
+      for (const w of workers) w.send(message);
       if (waiting.size === 0) this.ack(id, -1);
     });
   }

@@ -27,6 +27,7 @@ import { createModelBreaker } from '../service/breaker.js';
 import { shouldWarm, startCacheWarming } from '../service/cache-warmer.js';
 import { checkReadiness } from '../service/readiness.js';
 import { RecommendationService } from '../service/recommendation-service.js';
+import { Visibility } from '../service/visibility.js';
 import { PrimaryChannel, isOurs, send, type PrimaryToWorker } from './ipc.js';
 
 const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
@@ -97,6 +98,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     new Catalog(sql, config.CATALOG_REFRESH_S * 1000, reads),
     reads,
   );
+  const visibility = new Visibility();
+  repo.catalog.onSnapshot = (snapshot) => visibility.useSnapshot(snapshot);
   repo.catalog.onDataset = (version, replaced) => {
     cache.useDataset(version);
     if (replaced) log.info({ version }, 'new data set: catalog reloaded, cached lists dropped');
@@ -130,6 +133,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     metrics,
     log,
     maxPendingComputations: config.MAX_PENDING_COMPUTATIONS,
+    visibility,
     broadcastInvalidation: async (userId, sharedPending, lsn) => {
       try {
         await channel.request('invalidate', userId, { sharedPending, lsn });
@@ -219,6 +223,13 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
         service.invalidateLocal(m.userId, m.lsn);
         if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
         break;
+      case 'rec:content':
+        // Hidden titles leave every response before the acknowledgement; the reload brings the rest.
+        visibility.hide(m.hidden);
+        visibility.show(m.visible);
+        repo.catalog.changed();
+        if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
+        break;
       case 'rec:invalidate-all':
         service.invalidateAll(m.lsn);
         break;
@@ -241,7 +252,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   // the placement rule's two costs measured on it before this worker takes traffic.
   const snapshot = await repo.catalog.current().catch((err: Error) => void log.warn({ err: err.message }, 'catalog not loaded yet'));
   if (snapshot && config.SCORING_MODE === 'adaptive' && !stopping) {
-    const sample = scoringTask({ userId: 0, catalog: snapshot, recent: [], watched: [] }, { pool: 0, keep: 50, nowMs: Date.now(), noise: false });
+    const sample = scoringTask({ userId: 0, catalog: snapshot, recent: [], watched: [], dismissed: [], audience: { tier: 2, country: null } }, { pool: 0, keep: 50, nowMs: Date.now(), noise: false });
     await calibrate(pool, sample).then(
       (measured) => Object.assign(placement.costs, measured),
       (err: Error) => log.warn({ err: err.message }, 'scoring costs not measured: using defaults'),

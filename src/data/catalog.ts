@@ -14,7 +14,8 @@ import type { Candidate } from '../domain/types.js';
 
 /** The catalog load: all titles, popularity DESC then id (the candidate order), each row a Candidate. */
 export const CATALOG_SQL = `
-SELECT id, title, genre, popularity_score AS popularity, (extract(epoch FROM created_at) * 1000)::float8 AS "createdAtMs"
+SELECT id, title, genre, popularity_score AS popularity, (extract(epoch FROM created_at) * 1000)::float8 AS "createdAtMs",
+       hidden, array_position('{free,basic,premium}'::text[], subscription_tier) - 1 AS tier, NULLIF(countries, '{}') AS countries
 FROM content
 ORDER BY popularity_score DESC, id`;
 
@@ -30,6 +31,10 @@ export class Catalog {
   private loading: Promise<CatalogSnapshot> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private dataset: string | undefined;
+  /** A change was announced while a load ran (which may have read before it): load once more after it. */
+  private again = false;
+  /** Called with every snapshot installed (first load, refreshes, reloads after a change). */
+  onSnapshot: (snapshot: CatalogSnapshot) => void = () => {};
   /**
    * Called after the first load, and after any load that finds another data set than the previous one (a
    * reseed replaced the tables, `replaced` true), once its snapshot is installed: whatever was computed
@@ -68,16 +73,31 @@ export class Catalog {
         }));
         this.snapshot = catalogSnapshot(rows);
         this.loadedAt = Date.now();
+        this.onSnapshot(this.snapshot);
         const previous = this.dataset;
         this.dataset = version;
         if (version !== previous) this.onDataset(version, previous !== undefined);
         return this.snapshot;
       } finally {
         this.loading = undefined;
-        this.schedule();
+        if (this.again) {
+          this.again = false;
+          this.reload().catch(() => {});
+        } else {
+          this.schedule();
+        }
       }
     })();
     return this.loading;
+  }
+
+  /**
+   * Titles changed (a content NOTIFY): load now, or once more after the load in flight, which may have read
+   * before the change. Changes arriving meanwhile share that one load.
+   */
+  changed(): void {
+    if (this.loading) this.again = true;
+    else this.reload().catch(() => {});
   }
 
   /**

@@ -8,6 +8,10 @@
  * - L2: a per-user generation key in Redis, bumped atomically with the delete; stores are compare-and-set.
  * A reseed replaces every user at once: entries carry the data set version they were computed from, and
  * one of another version is a miss (useDataset).
+ *
+ * A user has one main list and one list per genre asked for (`?genre=`): each is an entry of its own in
+ * both tiers (L1 key `id/genre`, a field of the Redis hash `rec:{id}:genres`), under the same generation,
+ * and a user's invalidation drops them all at once.
  */
 import { LRUCache } from 'lru-cache';
 import { replicasFor, type RedisClient } from './redis.js';
@@ -52,22 +56,38 @@ if (g or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`;
 
+/** A genre list is a field of the user's genres hash; the hash lives as long as its longest-lived field. */
+const STORE_GENRE_IF_GEN = `
+local g = redis.call('GET', KEYS[2])
+if (g or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1`;
+
 const INVALIDATE = `
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])`;
+return redis.call('DEL', KEYS[1], KEYS[3])`;
 
 interface CacheCommands {
   recStoreIfGen(listKey: string, genKey: string, gen: string, value: string, ttlMs: number): Promise<number>;
-  recInvalidate(listKey: string, genKey: string, genTtlSec: number): Promise<number>;
+  recStoreGenreIfGen(genresKey: string, genKey: string, gen: string, value: string, ttlMs: number, genre: string): Promise<number>;
+  recInvalidate(listKey: string, genKey: string, genresKey: string, genTtlSec: number): Promise<number>;
 }
 
-// Hash tags keep a user's two keys in one slot, so the scripts also run on Redis Cluster.
+// Hash tags keep a user's keys in one slot, so the scripts (and a pipeline of them) also run on Redis Cluster.
 const listKey = (userId: number) => `rec:{${userId}}:list`;
 const genKey = (userId: number) => `rec:{${userId}}:gen`;
+const genresKey = (userId: number) => `rec:{${userId}}:genres`;
+
+/** L1 key of a user's main list (the number) or genre list (`id/genre`). */
+type LocalKey = number | string;
+const localKey = (userId: number, genre: string | undefined): LocalKey => (genre === undefined ? userId : `${userId}/${genre}`);
 
 export class RecommendationCache {
-  private readonly l1: LRUCache<number, RecommendationList> | null;
+  private readonly l1: LRUCache<LocalKey, RecommendationList> | null;
+  /** L1 keys of each user's genre lists, so the user's invalidation finds them. */
+  private readonly genreKeys = new Map<number, Set<string>>();
   private readonly redis: (RedisClient & CacheCommands) | null;
   private epoch = 0;
   private floor = 0;
@@ -84,11 +104,14 @@ export class RecommendationCache {
   ) {
     this.l1 =
       opts.l1MaxEntries > 0
-        ? new LRUCache<number, RecommendationList>({
+        ? new LRUCache<LocalKey, RecommendationList>({
             max: opts.l1MaxEntries,
             maxSize: opts.l1MaxBytes,
             sizeCalculation: (list) => estimateBytes(list),
             ttl: (opts.ttlSec + opts.staleTtlSec) * 1000,
+            dispose: (_list, key) => {
+              if (typeof key === 'string') this.forgetGenreKey(key);
+            },
           })
         : null;
     this.redis = redis ? withScripts(redis) : null;
@@ -105,9 +128,9 @@ export class RecommendationCache {
   }
 
   /** L1 lookup of a fresh list: synchronous, the hot path. */
-  getLocal(userId: number): RecommendationList | undefined {
+  getLocal(userId: number, genre?: string): RecommendationList | undefined {
     if (!this.l1) return undefined;
-    const list = this.l1.get(userId);
+    const list = this.l1.get(genre === undefined ? userId : localKey(userId, genre));
     if (list !== undefined && list.freshUntil > Date.now()) {
       this.metrics.cache.l1.hit.inc();
       return list;
@@ -117,29 +140,42 @@ export class RecommendationCache {
   }
 
   /** The L1 entry whatever its freshness (within the stale TTL), without touching recency or metrics. */
-  peekLocal(userId: number): RecommendationList | undefined {
-    return this.l1?.peek(userId);
+  peekLocal(userId: number, genre?: string): RecommendationList | undefined {
+    return this.l1?.peek(localKey(userId, genre));
+  }
+
+  /**
+   * Puts `next` in place of `previous` (the same list re-checked: a title taken out) if L1 still holds
+   * `previous`, keeping its remaining lifetime.
+   */
+  replaceLocal(userId: number, genre: string | undefined, previous: RecommendationList, next: RecommendationList): void {
+    const key = localKey(userId, genre);
+    if (!this.l1 || this.l1.peek(key) !== previous) return;
+    const ttl = this.l1.getRemainingTTL(key);
+    if (ttl > 0) this.l1.set(key, next, { ttl });
   }
 
   /** L2 lookup; also reads the generation a following computation must store under. Never throws. */
-  async getShared(userId: number): Promise<SharedLookup> {
+  async getShared(userId: number, genre?: string): Promise<SharedLookup> {
     const epoch = this.epoch;
     const unknown = { list: undefined, stale: undefined, ticket: { epoch, sharedGen: undefined } };
     // A user whose Redis invalidation has not landed yet is never read from Redis by this process.
     if (!this.redis || this.pendingShared.has(userId)) return unknown;
     try {
-      const [value, gen] = await this.redis.mget(listKey(userId), genKey(userId));
+      const [value, gen] = genre === undefined ? await this.redis.mget(listKey(userId), genKey(userId)) : await this.genreEntry(userId, genre);
       const ticket = { epoch, sharedGen: gen ?? '' };
       const parsed = value ? (JSON.parse(value) as StoredList) : undefined;
-      // Computed from another data set (before or after a reseed this process has not seen yet): not ours.
-      const stored = parsed && parsed.v === this.dataset ? parsed : undefined;
-      if (!stored || stored.e <= Date.now()) {
+      const now = Date.now();
+      // Computed from another data set (before or after a reseed this process has not seen yet), or by a
+      // version that did not record the audience, or past even its stale lifetime (a hash field): not ours.
+      const stored = parsed && parsed.v === this.dataset && parsed.a && parsed.e + this.opts.staleTtlSec * 1000 > now ? parsed : undefined;
+      if (!stored || stored.e <= now) {
         this.metrics.cache.redis.miss.inc();
         return { list: undefined, stale: stored && fromStored(stored), ticket };
       }
       this.metrics.cache.redis.hit.inc();
       const list = fromStored(stored);
-      this.setLocal(userId, list, stored.e - Date.now(), epoch);
+      this.setLocal(userId, genre, list, stored.e - now, epoch);
       return { list, stale: undefined, ticket };
     } catch {
       this.metrics.cache.redis.error.inc();
@@ -147,17 +183,28 @@ export class RecommendationCache {
     }
   }
 
+  /** A genre list and the generation, read in one round trip (one slot: one node on a Cluster). */
+  private async genreEntry(userId: number, genre: string): Promise<[string | null, string | null]> {
+    const replies = (await this.redis!.pipeline().hget(genresKey(userId), genre).get(genKey(userId)).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    return [(replies[0]?.[1] as string | null) ?? null, (replies[1]?.[1] as string | null) ?? null];
+  }
+
   /** Stores a freshly computed list in both tiers unless the user was invalidated since `ticket`. */
-  store(userId: number, list: RecommendationList, ticket: Ticket): void {
+  store(userId: number, list: RecommendationList, ticket: Ticket, genre?: string): void {
     const keepMs = list.freshUntil - Date.now() + this.opts.staleTtlSec * 1000;
-    this.setLocal(userId, list, keepMs, ticket.epoch);
+    this.setLocal(userId, genre, list, keepMs, ticket.epoch);
     if (!this.redis || ticket.sharedGen === undefined || this.isStale(userId, ticket.epoch)) return;
     if (this.pendingShared.has(userId)) return;
     // The StoredList shape, from the items' cached JSON fragments (the response uses the same ones).
-    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","i":${itemsJson(list)}}`;
-    this.redis
-      .recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, stored, Math.max(1, Math.round(keepMs)))
-      .catch(() => this.metrics.cache.redis.error.inc());
+    const audience = `[${list.audience.tier},${JSON.stringify(list.audience.country)}]`;
+    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","a":${audience},"i":${itemsJson(list)}}`;
+    const ttlMs = Math.max(1, Math.round(keepMs));
+    const write =
+      genre === undefined
+        ? this.redis.recStoreIfGen(listKey(userId), genKey(userId), ticket.sharedGen, stored, ttlMs)
+        : this.redis.recStoreGenreIfGen(genresKey(userId), genKey(userId), ticket.sharedGen, stored, ttlMs, genre);
+    write.catch(() => this.metrics.cache.redis.error.inc());
   }
 
   /** How long a freshly computed list of this source stays fresh, ms. */
@@ -175,6 +222,8 @@ export class RecommendationCache {
     }
     this.invalidatedAt.set(userId, this.epoch);
     this.l1?.delete(userId);
+    const genres = this.genreKeys.get(userId);
+    if (genres) for (const key of [...genres]) this.l1?.delete(key); // dispose takes each out of the set
     this.metrics.invalidations.inc();
   }
 
@@ -187,6 +236,7 @@ export class RecommendationCache {
     this.invalidatedAt.clear();
     this.floor = this.epoch;
     this.l1?.clear();
+    this.genreKeys.clear();
   }
 
   /**
@@ -262,9 +312,23 @@ export class RecommendationCache {
     return epoch < this.floor || (this.invalidatedAt.get(userId) ?? -1) > epoch;
   }
 
-  private setLocal(userId: number, list: RecommendationList, ttlMs: number, epoch: number): void {
+  private setLocal(userId: number, genre: string | undefined, list: RecommendationList, ttlMs: number, epoch: number): void {
     if (!this.l1 || ttlMs <= 0 || this.isStale(userId, epoch)) return;
-    this.l1.set(userId, list, { ttl: ttlMs });
+    const key = localKey(userId, genre);
+    this.l1.set(key, list, { ttl: ttlMs });
+    if (typeof key === 'string' && this.l1.has(key)) {
+      let keys = this.genreKeys.get(userId);
+      if (!keys) this.genreKeys.set(userId, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+
+  private forgetGenreKey(key: string): void {
+    const userId = Number(key.slice(0, key.indexOf('/')));
+    const keys = this.genreKeys.get(userId);
+    if (!keys) return;
+    keys.delete(key);
+    if (keys.size === 0) this.genreKeys.delete(userId);
   }
 }
 
@@ -272,7 +336,8 @@ function withScripts(redis: RedisClient): RedisClient & CacheCommands {
   const r = redis as RedisClient & Partial<CacheCommands>;
   if (typeof r.recInvalidate !== 'function') {
     redis.defineCommand('recStoreIfGen', { numberOfKeys: 2, lua: STORE_IF_GEN });
-    redis.defineCommand('recInvalidate', { numberOfKeys: 2, lua: INVALIDATE });
+    redis.defineCommand('recStoreGenreIfGen', { numberOfKeys: 2, lua: STORE_GENRE_IF_GEN });
+    redis.defineCommand('recInvalidate', { numberOfKeys: 3, lua: INVALIDATE });
   }
   return redis as RedisClient & CacheCommands;
 }
@@ -302,7 +367,7 @@ export async function invalidateSharedEntry(
   const scripts = withScripts(redis);
   const genTtlSec = Math.max(GEN_TTL_SEC, cacheTtlSec * 2);
   if (!('slots' in redis)) {
-    await scripts.recInvalidate(listKey(userId), genKey(userId), genTtlSec);
+    await scripts.recInvalidate(listKey(userId), genKey(userId), genresKey(userId), genTtlSec);
     return;
   }
   // The replicas to wait for: those the slot map lists (it keeps a disconnected one until the cluster marks
@@ -310,7 +375,7 @@ export async function invalidateSharedEntry(
   // to the master now (a replica that joined since). One round trip, then WAIT on the same slot's master.
   type Replies = [Error | null, unknown][];
   const first = (await (scripts.pipeline() as Pipelined)
-    .recInvalidate(listKey(userId), genKey(userId), genTtlSec)
+    .recInvalidate(listKey(userId), genKey(userId), genresKey(userId), genTtlSec)
     .info('replication')
     .exec()) as Replies | null;
   for (const [err] of first ?? []) if (err) throw err;
@@ -326,11 +391,12 @@ export async function invalidateSharedEntry(
 }
 
 type Pipelined = ReturnType<RedisClient['pipeline']> & {
-  recInvalidate(listKey: string, genKey: string, genTtlSec: number): ReturnType<RedisClient['pipeline']>;
+  recInvalidate(listKey: string, genKey: string, genresKey: string, genTtlSec: number): ReturnType<RedisClient['pipeline']>;
 };
 
 function fromStored(stored: StoredList): RecommendationList {
-  return { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e };
+  // checked 0: its titles are checked against this process's visibility before it is served.
+  return { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e, audience: { tier: stored.a[0], country: stored.a[1] }, checked: 0 };
 }
 
 /** Redis value: short keys, the list as computed. */
@@ -341,6 +407,8 @@ interface StoredList {
   e: number;
   s: RecommendationList['source'];
   g: string;
+  /** audience: tier index, country */
+  a: [number, string | null];
   i: RecommendationList['items'];
 }
 

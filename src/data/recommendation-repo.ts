@@ -4,7 +4,7 @@
 import type { Sql } from './db.js';
 import { HISTORY_WINDOW } from '../domain/constants.js';
 import { Errors } from '../domain/errors.js';
-import type { UserSignals } from '../domain/types.js';
+import { tierIndex, type UserSignals } from '../domain/types.js';
 import DataLoader from 'dataloader';
 import type { CatalogSnapshot } from '../domain/catalog-columns.js';
 import { Catalog } from './catalog.js';
@@ -32,7 +32,8 @@ export interface UserPage {
 /**
  * The user `u.id`'s watch history as two arrays: the content ids of the HISTORY_WINDOW most recent
  * events (newest first; their genres come from the catalog) and every content id watched (excluded from
- * the candidates, which come from the catalog in popularity order). Both are index scans of one user.
+ * the candidates, which come from the catalog in popularity order); the titles the user dismissed
+ * (excluded too); and the tier and country the availability rules filter by. Index scans of one user.
  */
 const SIGNALS_COLUMNS = `
   ARRAY(
@@ -41,7 +42,9 @@ const SIGNALS_COLUMNS = `
     ORDER BY w.watched_at DESC, w.id DESC
     LIMIT ${HISTORY_WINDOW}
   ) AS recent,
-  ARRAY(SELECT w.content_id FROM user_watch_history w WHERE w.user_id = u.id) AS watched`;
+  ARRAY(SELECT w.content_id FROM user_watch_history w WHERE w.user_id = u.id) AS watched,
+  ARRAY(SELECT d.content_id FROM user_dismissals d WHERE d.user_id = u.id) AS dismissed,
+  u.subscription_type AS tier, u.country`;
 
 /**
  * The request path's statements, exported for the EXPLAIN checks (test/scale/explain.test.ts).
@@ -83,6 +86,9 @@ SELECT user_id FROM user_activity WHERE events > 0 ORDER BY events DESC, user_id
 interface SignalsRow {
   recent: number[];
   watched: number[];
+  dismissed: number[];
+  tier: string | null;
+  country: string | null;
 }
 
 /** Users one signals statement reads at most; more concurrent misses make several statements. */
@@ -147,7 +153,14 @@ export class RecommendationRepo {
       // int8[] elements arrive as numbers (db.ts parses int8 to Number); the newest event is where a
       // title added since the snapshot shows up first.
       if (row.recent.length > 0) this.catalog.notice(catalog, row.recent[0]!);
-      found.set(userId, { userId, catalog, recent: row.recent, watched: row.watched });
+      found.set(userId, {
+        userId,
+        catalog,
+        recent: row.recent,
+        watched: row.watched,
+        dismissed: row.dismissed,
+        audience: { tier: tierIndex(row.tier), country: row.country },
+      });
     }
     return found;
   }

@@ -10,6 +10,11 @@ export const HIT_BODIES_PER_LIST = 4;
 /** Items of JSON those bodies hold at most in all: the default page and the whole list. */
 export const HIT_BODY_ITEMS_PER_LIST = LIMIT_DEFAULT + CACHED_LIST_SIZE;
 export const LIMIT_MAX = 50;
+/** /content/popular and /content/latest: page size and how deep a page may start. */
+export const CONTENT_LIMIT_MAX = 100;
+export const CONTENT_OFFSET_MAX = 10_000;
+/** /content/{id}/similar: titles per answer, and how many the background job keeps per title. */
+export const SIMILAR_LIMIT_MAX = 50;
 export const BATCH_PAGE_MAX = 10_000;
 export const BATCH_LIMIT_DEFAULT = 20;
 export const BATCH_LIMIT_MAX = 100;

@@ -9,6 +9,28 @@ export interface Candidate {
   popularity: number;
   /** created_at as epoch milliseconds (recency is fractional days from it). */
   createdAtMs: number;
+  /** Never served (DELETE /content/{id}, or `hidden` on a write). Absent: false. */
+  hidden?: boolean;
+  /** Lowest subscription tier it is for (TIERS index: 0 free, 1 basic, 2 premium). Absent: 0. */
+  tier?: number;
+  /** Countries it may be shown in; null or absent: everywhere. */
+  countries?: string[] | null;
+}
+
+/** Subscription tiers, lowest first: a title of tier t is for users of tier t and above. */
+export const TIERS = ['free', 'basic', 'premium'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** Whom a list is for, as far as availability goes: the user's tier (TIERS index) and country. */
+export interface Audience {
+  tier: number;
+  country: string | null;
+}
+
+/** A user's tier index; no tier (or one we do not know) counts as the lowest. */
+export function tierIndex(subscription: string | null | undefined): number {
+  const at = TIERS.indexOf(subscription as Tier);
+  return at < 0 ? 0 : at;
 }
 
 /** One entry of `recommendations[]` in every response. */
@@ -30,6 +52,10 @@ export interface UserSignals {
   recent: number[];
   /** Content ids of every title the user watched (never recommended). */
   watched: number[];
+  /** Content ids the user dismissed ("not interested": never recommended). */
+  dismissed: number[];
+  /** Tier and country: availability rules filter the candidates by them. */
+  audience: Audience;
 }
 
 /**
@@ -40,8 +66,15 @@ export interface ScoringTask {
   catalog: CatalogColumns;
   /** Preference per genre index (the genre's share of recent events; the unseen floor elsewhere). */
   preference: number[];
-  /** Catalog positions of the titles the user watched. */
+  /** Catalog positions never to recommend: watched, dismissed, and titles hidden since the snapshot. */
   watched: number[];
+  /**
+   * Availability of each catalog position to this user (1 may be recommended): hidden titles and the tier
+   * and country rules. Shared memory, one per audience and snapshot; absent when nothing is restricted.
+   */
+  available?: Uint8Array;
+  /** Only titles of this genre index (-1 or absent: every genre). */
+  genre?: number;
   /** Unwatched titles scored (0 = whole catalog). */
   pool: number;
   /** How many of the best-scored titles to return. */
@@ -66,4 +99,11 @@ export interface RecommendationList {
   generatedAt: string;
   /** Epoch ms until which the list is fresh; after it, it is served only while PostgreSQL is down. */
   freshUntil: number;
+  /** Whom it was computed for: a title later restricted away from them is taken out when served. */
+  audience: Audience;
+  /**
+   * The visibility version (service/visibility.ts) its items were last checked against: a list checked
+   * at the current version holds no hidden or unavailable title. 0 = never checked.
+   */
+  checked: number;
 }

@@ -14,10 +14,11 @@ import type { RecommendationList } from '../domain/types.js';
  */
 const hitBodies = new WeakMap<RecommendationList, { bodies: Map<number, string>; items: number }>();
 
-function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false): string {
-  const n = Math.min(limit, list.items.length);
-  const parts = fragmentsOf(list, n);
-  const items = n === parts.length ? parts.join(',') : parts.slice(0, n).join(',');
+function build(userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale = false, offset = 0): string {
+  const end = Math.min(offset + limit, list.items.length);
+  const n = Math.max(0, end - offset);
+  const parts = fragmentsOf(list, end);
+  const items = offset === 0 && n === parts.length ? parts.join(',') : parts.slice(offset, end).join(',');
   return (
     `{"user_id":${userId},"recommendations":[${items}],"metadata":{"cache_hit":${cacheHit},` +
     `"generated_at":"${list.generatedAt}","total_count":${n},"source":"${list.source}"${stale ? ',"stale":true' : ''}}}`
@@ -30,8 +31,10 @@ export function recommendationsBody(
   limit: number,
   cacheHit: boolean,
   stale = false,
+  offset = 0,
 ): string {
-  if (!cacheHit || stale) return build(userId, list, limit, cacheHit, stale);
+  // A page past the first is built per request: the kept bodies are for the pages nearly everyone asks for.
+  if (!cacheHit || stale || offset > 0) return build(userId, list, limit, cacheHit, stale, offset);
   let kept = hitBodies.get(list);
   if (!kept) {
     kept = { bodies: new Map(), items: 0 };

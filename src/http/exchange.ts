@@ -11,6 +11,7 @@ import type { HttpRequest, HttpResponse } from './uws.js';
 const STATUS_LINE: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   404: '404 Not Found',
@@ -103,9 +104,13 @@ export class Exchange {
     res.cork(() => {
       // A generated id goes out as bytes from a reused buffer: no string per request.
       const id = this.incomingId || (ctx.requestIds ?? processRequestIds).bytes(this.seq);
-      res.writeStatus(STATUS_LINE[status] ?? String(status)).writeHeader('content-type', contentType).writeHeader('x-request-id', id);
+      res.writeStatus(STATUS_LINE[status] ?? String(status));
+      if (status !== 204) res.writeHeader('content-type', contentType);
+      res.writeHeader('x-request-id', id);
       if (headers) for (const name in headers) res.writeHeader(name, headers[name]!);
-      res.end(body, closeConnection || ctx.draining);
+      // 204 carries no body, and no Content-Length either (RFC 9110 §8.6).
+      if (status === 204) res.endWithoutBody(undefined, closeConnection || ctx.draining);
+      else res.end(body, closeConnection || ctx.draining);
     });
     const seconds = (performance.now() - this.started) / 1000;
     ctx.metrics.request(this.route, this.method, status, seconds);

@@ -8,9 +8,12 @@ import {
   BATCH_LIMIT_DEFAULT,
   BATCH_LIMIT_MAX,
   BATCH_PAGE_MAX,
+  CONTENT_LIMIT_MAX,
+  CONTENT_OFFSET_MAX,
   LIMIT_DEFAULT,
   LIMIT_MAX,
   MAX_ID,
+  SIMILAR_LIMIT_MAX,
 } from '../domain/constants.js';
 import { Errors } from '../domain/errors.js';
 
@@ -19,12 +22,26 @@ export const LimitSchema = Type.Integer({ minimum: 1, maximum: LIMIT_MAX, defaul
 export const PageSchema = Type.Integer({ minimum: 1, maximum: BATCH_PAGE_MAX, default: 1 });
 export const BatchLimitSchema = Type.Integer({ minimum: 1, maximum: BATCH_LIMIT_MAX, default: BATCH_LIMIT_DEFAULT });
 export const WatchBodySchema = Type.Object({ content_id: Type.Integer({ minimum: 1, maximum: MAX_ID }) });
+export const ContentIdSchema = Type.Integer({ minimum: 1, maximum: MAX_ID });
+/** A genre name as stored and filtered by: lower-case letters, digits, `_` and `-`. */
+export const GenreSchema = Type.String({ pattern: '^[a-z0-9_-]{1,32}$' });
+/** Recommendations: `offset + limit` stays within the cached top-50 list. */
+export const OffsetSchema = Type.Integer({ minimum: 0, maximum: LIMIT_MAX - 1, default: 0 });
+export const ContentLimitSchema = Type.Integer({ minimum: 1, maximum: CONTENT_LIMIT_MAX, default: LIMIT_DEFAULT });
+export const ContentOffsetSchema = Type.Integer({ minimum: 0, maximum: CONTENT_OFFSET_MAX, default: 0 });
+export const SimilarLimitSchema = Type.Integer({ minimum: 1, maximum: SIMILAR_LIMIT_MAX, default: LIMIT_DEFAULT });
 
 const userId = Compile(UserIdSchema);
 const limit = Compile(LimitSchema);
 const page = Compile(PageSchema);
 const batchLimit = Compile(BatchLimitSchema);
 const watchBody = Compile(WatchBodySchema);
+const contentId = Compile(ContentIdSchema);
+const genre = Compile(GenreSchema);
+const offset = Compile(OffsetSchema);
+const contentLimit = Compile(ContentLimitSchema);
+const contentOffset = Compile(ContentOffsetSchema);
+const similarLimit = Compile(SimilarLimitSchema);
 
 /** Our queries hold two short numbers; a longer query string is refused before it is parsed. */
 export const MAX_QUERY_BYTES = 1024;
@@ -52,6 +69,53 @@ export function parseUserId(raw: string): number {
 }
 
 export const parseLimit = (raw: string | undefined) => checked(limit, raw, LIMIT_DEFAULT, 'limit');
+
+export function parseContentId(raw: string): number {
+  const value = DIGITS.test(raw) ? Number(raw) : undefined;
+  if (value === undefined || !contentId.Check(value)) throw Errors.invalidParameter('content_id');
+  return value;
+}
+
+/** An optional genre filter; absent is undefined. */
+export function parseGenre(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!genre.Check(raw)) throw Errors.invalidParameter('genre');
+  return raw;
+}
+
+export interface RecommendationQuery {
+  limit: number;
+  offset: number;
+  genre: string | undefined;
+}
+
+/** `limit`, `offset` (`offset + limit` ≤ 50: a page of the cached list) and `genre`. */
+export function parseRecommendationQuery(query: Map<string, string>): RecommendationQuery {
+  const limitValue = parseLimit(query.get('limit'));
+  const offsetValue = checked(offset, query.get('offset'), 0, 'offset');
+  if (offsetValue + limitValue > LIMIT_MAX) throw Errors.invalidParameter('offset');
+  return { limit: limitValue, offset: offsetValue, genre: parseGenre(query.get('genre')) };
+}
+
+export interface ContentListParams {
+  limit: number;
+  offset: number;
+  genre: string | undefined;
+  userId: number | undefined;
+}
+
+/** `/content/popular` and `/content/latest`: `limit`, `offset`, `genre`, `user_id`. */
+export function parseContentListQuery(query: Map<string, string>): ContentListParams {
+  const user = query.get('user_id');
+  return {
+    limit: checked(contentLimit, query.get('limit'), LIMIT_DEFAULT, 'limit'),
+    offset: checked(contentOffset, query.get('offset'), 0, 'offset'),
+    genre: parseGenre(query.get('genre')),
+    userId: user === undefined ? undefined : parseUserId(user),
+  };
+}
+
+export const parseSimilarLimit = (raw: string | undefined) => checked(similarLimit, raw, LIMIT_DEFAULT, 'limit');
 export const parsePage = (raw: string | undefined) => checked(page, raw, 1, 'page');
 export const parseBatchLimit = (raw: string | undefined) => checked(batchLimit, raw, BATCH_LIMIT_DEFAULT, 'limit');
 

@@ -4,7 +4,7 @@ import type { RecommendationService } from '../service/recommendation-service.js
 import { recommendationsBody } from './bodies.js';
 import { Exchange, type WireContext } from './exchange.js';
 import { admit, type Guards } from './guards.js';
-import { parseBatchLimit, parseLimit, parsePage, parseQuery, parseUserId } from './params.js';
+import { parseBatchLimit, parsePage, parseQuery, parseRecommendationQuery, parseUserId } from './params.js';
 import type { TemplatedApp } from './uws.js';
 
 export function recommendationRoutes(
@@ -22,18 +22,20 @@ export function recommendationRoutes(
     const client = guards.limit ? guards.clientOf(res, req) : '';
     let userId: number;
     let limit: number;
+    let offset: number;
+    let genre: string | undefined;
     try {
       userId = ex.userId = parseUserId(rawId);
-      limit = parseLimit(parseQuery(rawQuery).get('limit'));
+      ({ limit, offset, genre } = parseRecommendationQuery(parseQuery(rawQuery)));
     } catch (err) {
       return ex.fail(err);
     }
     admit(ex, guards, 'read', authorization, client, () => {
-      const cached = recommendations.cached(userId);
-      if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true));
+      const cached = recommendations.cached(userId, genre);
+      if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true, false, offset));
       ex.deadline();
-      recommendations.recommendationsFor(userId, true).then(
-        ({ list, cacheHit, stale }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit, stale)),
+      recommendations.recommendationsFor(userId, true, genre).then(
+        ({ list, cacheHit, stale }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit, stale, offset)),
         (err: unknown) => ex.fail(err),
       );
     });

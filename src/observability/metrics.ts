@@ -15,10 +15,13 @@
  */
 import client from 'prom-client';
 
-export const ROUTES = ['recommendations', 'batch', 'watch_history', 'health', 'ready', 'metrics', 'unknown'] as const;
+export const ROUTES = [
+  'recommendations', 'batch', 'watch_history', 'content_list', 'content_item', 'content_similar', 'content_write', 'user_write',
+  'dismissals', 'health', 'ready', 'metrics', 'unknown',
+] as const;
 export type RouteName = (typeof ROUTES)[number];
-const METHODS = ['GET', 'POST', 'OTHER'] as const;
-const STATUSES = [200, 201, 400, 401, 404, 405, 413, 414, 415, 429, 500, 503] as const;
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'OTHER'] as const;
+const STATUSES = [200, 201, 204, 400, 401, 404, 405, 413, 414, 415, 429, 500, 503] as const;
 
 export const CACHE_TIERS = ['l1', 'redis'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;

@@ -6,7 +6,7 @@
  * catalog's own order, so a tie is decided by position. Candidates are the first `pool` titles of that
  * order the user has not watched; nothing per candidate is allocated.
  */
-import { columnsOf, type CatalogSnapshot } from '../domain/catalog-columns.js';
+import { availableTo, columnsOf, type CatalogSnapshot } from '../domain/catalog-columns.js';
 import { UNSEEN_GENRE_PREFERENCE, WEIGHTS } from '../domain/constants.js';
 import type { Ranking, Recommendation, ScoringTask, UserSignals } from '../domain/types.js';
 
@@ -29,12 +29,17 @@ export interface TaskOptions {
   keep: number;
   nowMs: number;
   noise: boolean;
+  /** Only titles of this genre (a name the snapshot does not know: no candidates). */
+  genre?: string;
+  /** Content ids never to recommend on top of the user's own (titles hidden since the snapshot). */
+  exclude?: ReadonlySet<number>;
 }
 
 /**
  * The task for one user: genre preference per genre index (share of the user's recent events, the
- * unseen floor elsewhere) and the catalog positions of every watched title. Titles the snapshot does
- * not know (added since it loaded) are left out of both, as they were of the candidates.
+ * unseen floor elsewhere), the catalog positions never to recommend (watched, dismissed, `exclude`) and
+ * the availability of every title to the user's audience. Titles the snapshot does not know (added since
+ * it loaded) are left out, as they were of the candidates.
  */
 export function scoringTask(signals: UserSignals, opts: TaskOptions): ScoringTask {
   // Plain arrays, not typed ones: a small typed array costs ~1-2 µs to allocate in Node 20 (measured),
@@ -52,14 +57,21 @@ export function scoringTask(signals: UserSignals, opts: TaskOptions): ScoringTas
   const preference = counts;
   for (let g = 0; g < genres; g++) preference[g] = counts[g]! > 0 ? counts[g]! / known : UNSEEN_GENRE_PREFERENCE;
   const watched: number[] = [];
-  for (const id of signals.watched) {
+  const skip = (id: number) => {
     const at = catalog.positionOf.get(id);
     if (at !== undefined) watched.push(at);
-  }
+  };
+  for (const id of signals.watched) skip(id);
+  for (const id of signals.dismissed) skip(id);
+  if (opts.exclude) for (const id of opts.exclude) skip(id);
+  const genre = opts.genre === undefined ? -1 : (catalog.genreIndex.get(opts.genre) ?? genres);
+  const available = availableTo(catalog, signals.audience);
   return {
     catalog: columnsOf(catalog),
     preference,
     watched,
+    ...(available ? { available } : {}),
+    ...(genre >= 0 ? { genre } : {}),
     pool: opts.pool,
     keep: opts.keep,
     nowMs: opts.nowMs,
@@ -70,7 +82,9 @@ export function scoringTask(signals: UserSignals, opts: TaskOptions): ScoringTas
 /** Candidates a task walks over: its cost in scoring work (watched titles are skipped on the way). */
 export function taskSize(task: ScoringTask): number {
   const unwatched = Math.max(0, task.catalog.size - task.watched.length);
-  return Math.min(task.catalog.size, (task.pool > 0 ? Math.min(task.pool, unwatched) : unwatched) + task.watched.length);
+  // One genre's candidates are spread over the catalog: about one title in (number of genres) is one.
+  const spread = task.genre !== undefined && task.genre >= 0 ? Math.max(1, task.preference.length) : 1;
+  return Math.min(task.catalog.size, (task.pool > 0 ? Math.min(task.pool * spread, unwatched) : unwatched) + task.watched.length);
 }
 
 /**
@@ -94,7 +108,8 @@ function unmark(watched: readonly number[]): void {
 /** Scores the task's candidates and returns the best `keep`, best first, in O(n log keep). */
 export function rankCatalog(task: ScoringTask, random: () => number = Math.random): Ranking {
   const keep = Math.max(0, Math.floor(task.keep));
-  const { catalog, preference, watched, nowMs, noise } = task;
+  const { catalog, preference, watched, nowMs, noise, available } = task;
+  const only = task.genre ?? -1;
   const limit = task.pool > 0 ? task.pool : Infinity;
   const { popularity, createdAtMs, genre, size } = catalog;
   // Min-heap on rank: slot 0 holds the worst of the kept, so a newcomer only has to beat it.
@@ -111,6 +126,8 @@ export function rankCatalog(task: ScoringTask, random: () => number = Math.rando
     try {
       for (let i = 0; i < size && scored < limit; i++) {
         if (seen[i] === 1) continue;
+        if (available !== undefined && available[i] === 0) continue;
+        if (only >= 0 && genre[i] !== only) continue;
         scored += 1;
         const score = round3(
           WEIGHTS.popularity * popularity[i]! +
@@ -149,13 +166,16 @@ export function rankCatalog(task: ScoringTask, random: () => number = Math.rando
 /** The degraded ranking: the `keep` most popular unwatched titles, scored by their popularity. */
 export function popularityRanking(task: ScoringTask): Ranking {
   const keep = Math.max(0, Math.floor(task.keep));
-  const { catalog, watched } = task;
+  const { catalog, watched, available } = task;
+  const only = task.genre ?? -1;
   const positions: number[] = [];
   const scores: number[] = [];
   const seen = markWatched(catalog.size, watched);
   try {
     for (let i = 0; i < catalog.size && positions.length < keep; i++) {
       if (seen[i] === 1) continue;
+      if (available !== undefined && available[i] === 0) continue;
+      if (only >= 0 && catalog.genre[i] !== only) continue;
       positions.push(i);
       scores.push(round3(catalog.popularity[i]!));
     }

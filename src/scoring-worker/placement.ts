@@ -41,7 +41,7 @@ function syntheticTask(sample: ScoringTask): ScoringTask {
     createdAtMs: new Float64Array(n).map((_, i) => sample.nowMs - ((i * 7919) % 3650) * 86_400_000),
     genre: new Uint16Array(n).map((_, i) => (i * 31) % genres),
   };
-  return { ...sample, catalog, watched: [], preference: sample.preference.length > 0 ? sample.preference : [0.1] };
+  return { ...sample, catalog, watched: [], available: undefined, genre: -1, preference: sample.preference.length > 0 ? sample.preference : [0.1] };
 }
 
 export interface Costs {

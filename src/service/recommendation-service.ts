@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { popularityRanking, scoringTask, toRecommendations } from '../scoring-worker/model.js';
 import { Singleflight } from './singleflight.js';
+import type { Visibility } from './visibility.js';
 
 /** After a PostgreSQL failure, how long reads answer without asking it (one probe then asks again). */
 const DB_RETRY_AFTER_MS = 500;
@@ -40,6 +41,8 @@ export interface ServiceDeps {
   log: Logger;
   /** Computations (cache misses) in flight at once; beyond it requests are shed with 503. */
   maxPendingComputations: number;
+  /** Which titles may be served now: every list passes through it on its way out. */
+  visibility: Visibility;
   /**
    * Tells every other process on this instance to drop the user's entry; resolves when they have.
    * `sharedPending`: this process's Redis invalidation did not land (or was not replicated), so each of
@@ -51,30 +54,57 @@ export interface ServiceDeps {
 
 export class RecommendationService {
   private readonly flights = new Singleflight<number, Lookup>();
+  /** Genre lists' computations, keyed `id/genre`, and each user's keys among them (to forget them). */
+  private readonly genreFlights = new Singleflight<string, Lookup>();
+  private readonly genreFlightKeys = new Map<number, Set<string>>();
   private pending = 0;
   /** Until then PostgreSQL is taken as down: reads answer from stale lists or 503 without queueing. */
   private dbDownUntil = 0;
 
   constructor(private readonly deps: ServiceDeps) {}
 
-  /** Synchronous L1 lookup: the hot path answers without a single await. */
-  cached(userId: number): RecommendationList | undefined {
-    return this.deps.cache.getLocal(userId);
+  /**
+   * Synchronous L1 lookup: the hot path answers without a single await. A list checked at the current
+   * visibility version is returned as is (one comparison); otherwise its titles are checked once.
+   */
+  cached(userId: number, genre?: string): RecommendationList | undefined {
+    const list = this.deps.cache.getLocal(userId, genre);
+    if (list === undefined || list.checked === this.deps.visibility.version) return list;
+    return this.recheck(userId, genre, list);
   }
 
   /**
-   * The full lookup: L1, then one shared computation per user (Redis, then PostgreSQL + model).
+   * The full lookup: L1, then one shared computation per user and list (Redis, then PostgreSQL + model).
    * `l1Missed`: the caller has just looked in L1 itself (the hot path) — do not look (and count) twice.
+   * `genre`: the user's list of that genre's titles only (cached apart from the main list).
    */
-  async recommendationsFor(userId: number, l1Missed = false): Promise<Lookup> {
-    const local = l1Missed ? undefined : this.deps.cache.getLocal(userId);
+  async recommendationsFor(userId: number, l1Missed = false, genre?: string): Promise<Lookup> {
+    const local = l1Missed ? undefined : this.cached(userId, genre);
     if (local) return { list: local, cacheHit: true };
-    if (this.pending >= this.deps.maxPendingComputations && !this.flights.has(userId)) {
+    const key = genre === undefined ? undefined : `${userId}/${genre}`;
+    const joins = key === undefined ? this.flights.has(userId) : this.genreFlights.has(key);
+    if (this.pending >= this.deps.maxPendingComputations && !joins) {
       throw Errors.unavailable('Recommendation capacity');
     }
-    const { promise, shared } = this.flights.do(userId, () => this.counted(userId));
+    const { promise, shared } =
+      key === undefined ? this.flights.do(userId, () => this.counted(userId)) : this.genreFlight(userId, genre!, key);
     if (shared) this.deps.metrics.coalesced.inc();
-    return promise;
+    return this.servable(userId, genre, await promise);
+  }
+
+  private genreFlight(userId: number, genre: string, key: string): { promise: Promise<Lookup>; shared: boolean } {
+    const flight = this.genreFlights.do(key, () => this.counted(userId, genre));
+    if (!flight.shared) {
+      let keys = this.genreFlightKeys.get(userId);
+      if (!keys) this.genreFlightKeys.set(userId, (keys = new Set()));
+      keys.add(key);
+      const done = (): void => {
+        keys.delete(key);
+        if (keys.size === 0 && this.genreFlightKeys.get(userId) === keys) this.genreFlightKeys.delete(userId);
+      };
+      flight.promise.then(done, done);
+    }
+    return flight;
   }
 
   /** Records a watch event; when it resolves, no process of this instance serves a list that predates it. */
@@ -83,12 +113,46 @@ export class RecommendationService {
     // a computation starting during the Redis invalidation below reads the new generation, so it must not
     // read a replica that lacks the write, or it would store an old list under that generation.
     const { record, lsn } = await this.deps.repo.addWatch(userId, contentId);
+    await this.afterUserWrite(userId, lsn);
+    return record;
+  }
+
+  /**
+   * A committed write changed what the user may be recommended (a watch event, a dismissal, their tier or
+   * country): when this resolves, no process of this instance serves a list of theirs that predates it.
+   * `lsn`: the write's WAL position (read replicas), already noted by the repository that wrote it.
+   */
+  async afterUserWrite(userId: number, lsn: string | undefined): Promise<void> {
     // Redis before L1: a miss between the two would otherwise refill L1 from the old Redis entry.
     const landed = await this.deps.cache.invalidateShared(userId);
     if (!landed) this.deps.log.warn({ userId }, 'redis invalidation not landed (unavailable or not replicated): deferred, every worker retries it');
     this.invalidateLocal(userId, lsn);
     await this.deps.broadcastInvalidation(userId, !landed, lsn);
-    return record;
+  }
+
+  /** The lookup with its list's titles checked against the visibility now (see cached). */
+  private servable(userId: number, genre: string | undefined, lookup: Lookup): Lookup {
+    const { list } = lookup;
+    if (list.checked === this.deps.visibility.version) return lookup;
+    return { ...lookup, list: this.recheck(userId, genre, list) };
+  }
+
+  /**
+   * Takes out of a list what may no longer be shown to its audience (hidden since, restricted since) and
+   * records the version it was checked at. A list that loses titles is replaced in L1 by the shorter one;
+   * it is recomputed in full at its TTL or at the user's next invalidation.
+   */
+  private recheck(userId: number, genre: string | undefined, list: RecommendationList): RecommendationList {
+    const { visibility } = this.deps;
+    const version = visibility.version;
+    const items = list.items.filter((item) => visibility.allows(item.content_id, list.audience));
+    if (items.length === list.items.length) {
+      list.checked = version;
+      return list;
+    }
+    const next: RecommendationList = { ...list, items, checked: version };
+    this.deps.cache.replaceLocal(userId, genre, list, next);
+    return next;
   }
 
   /**
@@ -99,6 +163,8 @@ export class RecommendationService {
     this.deps.repo.noteWrite(undefined, lsn);
     this.deps.cache.invalidateAllLocal();
     this.flights.forgetAll();
+    this.genreFlights.forgetAll();
+    this.genreFlightKeys.clear();
   }
 
   /**
@@ -110,6 +176,11 @@ export class RecommendationService {
     this.deps.repo.noteWrite(userId, lsn);
     this.deps.cache.invalidateLocal(userId);
     this.flights.forget(userId);
+    const genreKeys = this.genreFlightKeys.get(userId);
+    if (genreKeys) {
+      for (const key of genreKeys) this.genreFlights.forget(key);
+      this.genreFlightKeys.delete(userId);
+    }
   }
 
   /**
@@ -123,7 +194,7 @@ export class RecommendationService {
     const misses: number[] = [];
     const missAt: number[] = [];
     for (const [index, userId] of userIds.entries()) {
-      const local = this.deps.cache.getLocal(userId);
+      const local = this.cached(userId);
       if (local) outcomes[index] = Promise.resolve({ list: local, cacheHit: true });
       else if (this.flights.has(userId)) outcomes[index] = this.recommendationsFor(userId); // joins it
       else if (this.pending + misses.length >= this.deps.maxPendingComputations) {
@@ -138,7 +209,7 @@ export class RecommendationService {
       this.pending += 1;
       const { promise, shared } = this.flights.do(userId, () => computed[i]!);
       if (shared) this.deps.metrics.coalesced.inc();
-      outcomes[missAt[i]!] = promise;
+      outcomes[missAt[i]!] = promise.then((lookup) => this.servable(userId, undefined, lookup));
       promise.then(
         () => (this.pending -= 1),
         () => (this.pending -= 1),
@@ -201,20 +272,20 @@ export class RecommendationService {
     return settle.map((s) => s.promise);
   }
 
-  private async counted(userId: number): Promise<Lookup> {
+  private async counted(userId: number, genre?: string): Promise<Lookup> {
     this.pending += 1;
     try {
-      return await this.load(userId);
+      return await this.load(userId, genre);
     } finally {
       this.pending -= 1;
     }
   }
 
-  private async load(userId: number): Promise<Lookup> {
+  private async load(userId: number, genre?: string): Promise<Lookup> {
     const { cache } = this.deps;
-    const shared = await cache.getShared(userId);
+    const shared = await cache.getShared(userId, genre);
     if (shared.list) return { list: shared.list, cacheHit: true };
-    const stale = newest(cache.peekLocal(userId), shared.stale);
+    const stale = newest(cache.peekLocal(userId, genre), shared.stale);
     // PostgreSQL failed a moment ago: answer now (stale list, else 503) instead of queueing behind it;
     // the first request after the pause probes it again.
     if (Date.now() < this.dbDownUntil) {
@@ -232,32 +303,41 @@ export class RecommendationService {
       throw err;
     }
     if (!signals) throw Errors.userNotFound(userId);
-    const list = await this.rank(signals);
-    this.deps.cache.store(userId, list, shared.ticket);
+    const list = await this.rank(signals, genre);
+    this.deps.cache.store(userId, list, shared.ticket, genre);
     return { list, cacheHit: false };
   }
 
-  private async rank(signals: UserSignals): Promise<RecommendationList> {
-    const { model, metrics } = this.deps;
+  private async rank(signals: UserSignals, genre?: string): Promise<RecommendationList> {
+    const { model, metrics, visibility } = this.deps;
     const started = performance.now();
-    const task = scoringTask(signals, { pool: model.candidatePool, keep: CACHED_LIST_SIZE, nowMs: Date.now(), noise: model.noise });
+    // The version before the task reads what is hidden: a hide after it makes the list be checked again.
+    const checked = visibility.version;
+    const task = scoringTask(signals, {
+      pool: model.candidatePool,
+      keep: CACHED_LIST_SIZE,
+      nowMs: Date.now(),
+      noise: model.noise,
+      exclude: visibility.hiddenSinceSnapshot,
+      ...(genre !== undefined ? { genre } : {}),
+    });
+    const list = (items: Recommendation[], source: RecommendationSource): RecommendationList => {
+      const now = Date.now();
+      const freshUntil = now + this.deps.cache.freshnessMs(source);
+      return { items, source, generatedAt: new Date(now).toISOString(), freshUntil, audience: signals.audience, checked };
+    };
     try {
       const ranking = await this.deps.score(task);
       metrics.model.success.inc();
       metrics.modelDuration.observe((performance.now() - started) / 1000);
-      return this.list(toRecommendations(ranking, signals.catalog), 'model');
+      return list(toRecommendations(ranking, signals.catalog), 'model');
     } catch (err) {
       if (isServiceError(err)) throw err;
       const reason = err instanceof ModelError ? err.reason : 'failure';
       metrics.model[reason].inc();
       metrics.fallbacks[reason].inc();
-      return this.list(toRecommendations(popularityRanking(task), signals.catalog), 'popularity_fallback');
+      return list(toRecommendations(popularityRanking(task), signals.catalog), 'popularity_fallback');
     }
-  }
-
-  private list(items: Recommendation[], source: RecommendationSource): RecommendationList {
-    const now = Date.now();
-    return { items, source, generatedAt: new Date(now).toISOString(), freshUntil: now + this.deps.cache.freshnessMs(source) };
   }
 }
 

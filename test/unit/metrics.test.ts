@@ -25,7 +25,7 @@ describe('worker metrics', () => {
     const m = createMetrics('0');
     m.request('recommendations', 'GET', 200, 0.0007);
     m.request('recommendations', 'GET', 200, 0.003);
-    m.request('unknown', 'DELETE', 405, 0.0001);
+    m.request('unknown', 'PATCH', 405, 0.0001);
     m.request('batch', 'GET', 418, 0.2); // a status outside the precreated set still counts
     m.request('batch', 'GET', 418, 0.2);
     const text = await m.registry.metrics();

@@ -30,7 +30,7 @@ const big = catalogSnapshot(
 );
 
 function task(overrides: Partial<ScoringTask> = {}, on = catalog): ScoringTask {
-  const user = { userId: 1, catalog: on, recent: [1, 2, 4], watched: [1, 2, 4] };
+  const user = { userId: 1, catalog: on, recent: [1, 2, 4], watched: [1, 2, 4], dismissed: [], audience: { tier: 0, country: null } };
   return { ...scoringTask(user, { pool: 0, keep: 50, nowMs: NOW, noise: false }), ...overrides };
 }
 const slow = (keep = 5) => task({ keep }, big);

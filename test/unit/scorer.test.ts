@@ -34,7 +34,7 @@ function catalogOf(n: number) {
 const small = catalogOf(200);
 const large = catalogOf(50_000);
 const taskOn = (catalog = small, pool = 100): ScoringTask =>
-  scoringTask({ userId: 1, catalog, recent: [1, 2], watched: [1, 2] }, { pool, keep: 50, nowMs: NOW, noise: false });
+  scoringTask({ userId: 1, catalog, recent: [1, 2], watched: [1, 2], dismissed: [], audience: { tier: 0, country: null } }, { pool, keep: 50, nowMs: NOW, noise: false });
 const idlePool = { stats: () => ({ queueSize: 0 }) } as unknown as Pick<ScoringPool, 'stats'>;
 
 describe('the simulated remote-model wait', () => {

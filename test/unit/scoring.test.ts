@@ -29,7 +29,7 @@ function signals(candidates: Candidate[], recentGenres = HISTORY, extraWatched: 
   const history = recentGenres.map((genre, i) => ({ id: 1_000_000 + i, title: 'watched', genre, popularity: 0, createdAtMs: NOW }));
   const catalog = catalogSnapshot([...candidates, ...history]);
   const watched = [...history.map((t) => t.id), ...extraWatched];
-  return { userId: 1, catalog, recent: history.map((t) => t.id), watched };
+  return { userId: 1, catalog, recent: history.map((t) => t.id), watched, dismissed: [], audience: { tier: 0, country: null } };
 }
 
 interface Options {
