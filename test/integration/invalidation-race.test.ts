@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { popularityRanking } from '../../src/scoring-worker/model.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
+import { Visibility } from '../../src/service/visibility.js';
 import { createTestDatabase } from '../support/db.js';
 import { emptyRedisDb } from '../support/redis.js';
 
@@ -53,6 +54,7 @@ function worker() {
     metrics,
     log: createLogger('silent', 'test'),
     maxPendingComputations: 100,
+    visibility: new Visibility(),
     broadcastInvalidation: async () => {},
   });
   return {
