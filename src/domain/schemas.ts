@@ -79,3 +79,29 @@ export const NotReadySchema = Type.Object({
   checks: Checks,
   replicas: Type.Optional(Replicas),
 });
+
+/** A title in the catalog routes (popular, latest, one title, similar). */
+export const ContentItemSchema = Type.Object({
+  content_id: Id,
+  title: Type.String(),
+  genre: Type.String(),
+  popularity_score: Type.Number({ minimum: 0, maximum: 1 }),
+  created_at: Timestamp,
+});
+
+export const ContentListResponseSchema = Type.Object({
+  items: Type.Array(ContentItemSchema, { maxItems: 100 }),
+  metadata: Type.Object({
+    total_count: Type.Integer({ minimum: 0, description: 'items in this response' }),
+    generated_at: Timestamp,
+  }),
+});
+
+export const SimilarResponseSchema = Type.Object({
+  content_id: Id,
+  similar: Type.Array(Type.Intersect([ContentItemSchema, Type.Object({ score: Type.Number({ minimum: 0 }) })]), { maxItems: 50 }),
+  metadata: Type.Object({
+    source: Type.Union([Type.Literal('co_watch'), Type.Literal('genre_popularity')]),
+    generated_at: Timestamp,
+  }),
+});

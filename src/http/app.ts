@@ -1,17 +1,24 @@
 /** Builds the uWS app: every route group, 405 for a known path with another method, 404 JSON otherwise. */
 import { Errors } from '../domain/errors.js';
 import type { BatchService } from '../service/batch.js';
+import type { CatalogService } from '../service/catalog-service.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
+import type { UserWrites } from '../service/user-writes.js';
+import { contentRoutes } from './content-routes.js';
+import { contentWriteRoutes } from './content-write-routes.js';
 import { Exchange, type WireContext } from './exchange.js';
 import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
 import { recommendationRoutes } from './recommendation-routes.js';
 import { App, closeListenSocket, type ListenSocket, type TemplatedApp } from './uws.js';
+import { userRoutes } from './user-routes.js';
 import { watchHistoryRoutes } from './watch-history-routes.js';
 
 export interface HttpDeps extends OpsDeps {
   recommendations: RecommendationService;
   batch: BatchService;
+  catalog: CatalogService;
+  users: UserWrites;
   guards: Guards;
   maxBodyBytes: number;
   /** The OpenAPI document, serialized once at start-up. */
@@ -22,6 +29,14 @@ export interface HttpDeps extends OpsDeps {
 const KNOWN_PATHS: Record<string, string> = {
   '/users/:id/recommendations': 'GET',
   '/users/:id/watch-history': 'POST',
+  '/users/:id': 'PUT',
+  '/users/:id/dismissals': 'POST',
+  '/users/:id/dismissals/:content_id': 'DELETE',
+  '/content/popular': 'GET',
+  '/content/latest': 'GET',
+  '/content/bulk': 'POST',
+  '/content/:id': 'GET, PUT, DELETE',
+  '/content/:id/similar': 'GET',
   '/recommendations/batch': 'GET',
   '/health': 'GET',
   '/ready': 'GET',
@@ -33,6 +48,9 @@ export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   const app = App();
   recommendationRoutes(app, ctx, deps.guards, deps.recommendations, deps.batch);
   watchHistoryRoutes(app, ctx, deps.guards, deps.recommendations, deps.maxBodyBytes);
+  contentRoutes(app, ctx, deps.guards, deps.catalog);
+  contentWriteRoutes(app, ctx, deps.guards, deps.catalog, deps.maxBodyBytes);
+  userRoutes(app, ctx, deps.guards, deps.users, deps.maxBodyBytes);
   opsRoutes(app, ctx, deps);
   app.get('/openapi.json', (res, req) => new Exchange(res, 'unknown', 'GET', ctx, req).send(200, deps.openApi));
   for (const [path, allow] of Object.entries(KNOWN_PATHS)) {

@@ -2,15 +2,40 @@
 import { MAX_ID } from '../domain/constants.js';
 import {
   BatchResponseSchema,
+  ContentItemSchema,
+  ContentListResponseSchema,
   ErrorSchema,
   HealthSchema,
   NotReadySchema,
   ReadySchema,
   RecommendationSchema,
   RecommendationsResponseSchema,
+  SimilarResponseSchema,
   WatchEventSchema,
 } from '../domain/schemas.js';
-import { BatchLimitSchema, LimitSchema, PageSchema, UserIdSchema, WatchBodySchema } from './params.js';
+import {
+  BulkContentBodySchema,
+  BulkResultSchema,
+  ContentBodySchema,
+  ContentRecordSchema,
+  DismissalBodySchema,
+  DismissalSchema,
+  UserBodySchema,
+  UserSchema,
+} from './ingest-params.js';
+import {
+  BatchLimitSchema,
+  ContentIdSchema,
+  ContentLimitSchema,
+  ContentOffsetSchema,
+  GenreSchema,
+  LimitSchema,
+  OffsetSchema,
+  PageSchema,
+  SimilarLimitSchema,
+  UserIdSchema,
+  WatchBodySchema,
+} from './params.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -32,12 +57,48 @@ const userIdParam = {
   schema: UserIdSchema,
 };
 
+const contentIdParam = (name: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description: `Content id: decimal digits, 1 … ${MAX_ID}`,
+  schema: ContentIdSchema,
+});
+
+const genreParam = { name: 'genre', in: 'query', required: false, description: 'only titles of this genre', schema: GenreSchema };
+
+const BAD_BODY_TOO_LARGE = { 413: error('Body too large') };
+
 export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabled: boolean }): string {
   const security = [{ bearer: [] }];
   const readSecurity = opts.authEnabled && opts.authRequiredForReads ? { security } : {};
   const writeSecurity = opts.authEnabled ? { security } : {};
   const unauthorized = opts.authEnabled ? { 401: error('Missing or invalid API key') } : {};
   const unauthorizedReads = opts.authEnabled && opts.authRequiredForReads ? unauthorized : {};
+
+  const contentList = (operationId: string, summary: string) => ({
+    get: {
+      operationId,
+      summary,
+      description: 'With `user_id`: without the titles that user watched or dismissed, and only titles available to them.',
+      parameters: [
+        { name: 'limit', in: 'query', required: false, schema: ContentLimitSchema },
+        { name: 'offset', in: 'query', required: false, schema: ContentOffsetSchema },
+        genreParam,
+        { name: 'user_id', in: 'query', required: false, schema: UserIdSchema },
+      ],
+      ...readSecurity,
+      responses: {
+        200: { description: 'A page of titles', content: json(ref('ContentListResponse')) },
+        400: error('Invalid limit, offset, genre or user_id'),
+        ...unauthorizedReads,
+        404: error('User not found'),
+        414: URI_TOO_LONG,
+        429: RATE_LIMITED,
+        503: error('PostgreSQL unavailable or request deadline exceeded'),
+      },
+    },
+  });
 
   const doc = {
     openapi: '3.1.0',
@@ -51,11 +112,19 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
         get: {
           operationId: 'getRecommendations',
           summary: "A user's recommendations (one cached top-50 list; `limit` slices it)",
-          parameters: [userIdParam, { name: 'limit', in: 'query', required: false, schema: LimitSchema }],
+          description:
+            '`offset` pages through the same list (`offset + limit` ≤ 50). `genre` ranks only that genre\'s titles by the ' +
+            'same formula (a list of its own, cached and invalidated like the main one); no eligible title: an empty list.',
+          parameters: [
+            userIdParam,
+            { name: 'limit', in: 'query', required: false, schema: LimitSchema },
+            { name: 'offset', in: 'query', required: false, description: 'offset + limit ≤ 50', schema: OffsetSchema },
+            genreParam,
+          ],
           ...readSecurity,
           responses: {
             200: { description: 'Recommendations', content: json(ref('RecommendationsResponse')) },
-            400: error('Invalid user_id or limit'),
+            400: error('Invalid user_id, limit, offset or genre'),
             ...unauthorizedReads,
             404: error('User not found'),
             414: URI_TOO_LONG,
@@ -102,6 +171,145 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
           },
         },
       },
+      '/users/{id}': {
+        put: {
+          operationId: 'putUser',
+          summary: 'Create (201) or update (200) a user; omitted fields keep their value (on create: their default)',
+          parameters: [userIdParam],
+          ...writeSecurity,
+          requestBody: { required: true, content: json(UserBodySchema) },
+          responses: {
+            200: { description: 'Updated', content: json(ref('User')) },
+            201: { description: 'Created', content: json(ref('User')) },
+            400: error('Invalid user_id or body'),
+            ...unauthorized,
+            ...BAD_BODY_TOO_LARGE,
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
+      '/users/{id}/dismissals': {
+        post: {
+          operationId: 'dismissContent',
+          summary: '"Not interested": the title is never recommended to the user again (all tiers, before the answer)',
+          parameters: [userIdParam],
+          ...writeSecurity,
+          requestBody: { required: true, content: json(DismissalBodySchema) },
+          responses: {
+            201: { description: 'Dismissed', content: json(ref('Dismissal')) },
+            400: error('Invalid user_id or body'),
+            ...unauthorized,
+            404: error('User or content not found'),
+            ...BAD_BODY_TOO_LARGE,
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
+      '/users/{id}/dismissals/{content_id}': {
+        delete: {
+          operationId: 'undoDismissal',
+          summary: 'Undo a dismissal (also 204 when the title was not dismissed)',
+          parameters: [userIdParam, contentIdParam('content_id')],
+          ...writeSecurity,
+          responses: {
+            204: { description: 'Not dismissed any more' },
+            400: error('Invalid user_id or content_id'),
+            ...unauthorized,
+            404: error('User or content not found'),
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
+      '/content/popular': contentList('getPopularContent', 'Titles by popularity_score DESC, then id'),
+      '/content/latest': contentList('getLatestContent', 'Titles by created_at DESC, then id'),
+      '/content/bulk': {
+        post: {
+          operationId: 'putContentBulk',
+          summary: 'Create or update up to 1,000 titles in one transaction: all or nothing',
+          ...writeSecurity,
+          requestBody: { required: true, content: json(BulkContentBodySchema) },
+          responses: {
+            200: { description: 'Written', content: json(ref('BulkResult')) },
+            400: error('Invalid body; the message names the first bad item by its 0-based index'),
+            ...unauthorized,
+            ...BAD_BODY_TOO_LARGE,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable (nothing was written) or request deadline exceeded'),
+          },
+        },
+      },
+      '/content/{id}': {
+        get: {
+          operationId: 'getContent',
+          summary: 'One title (hidden titles do not exist for the API)',
+          parameters: [contentIdParam('id')],
+          ...readSecurity,
+          responses: {
+            200: { description: 'The title', content: json(ref('ContentItem')) },
+            400: error('Invalid content_id'),
+            ...unauthorizedReads,
+            404: error('Content not found or hidden'),
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+        put: {
+          operationId: 'putContent',
+          summary: 'Create (201) or update (200) a title; omitted optional fields keep their value (on create: their default)',
+          parameters: [contentIdParam('id')],
+          ...writeSecurity,
+          requestBody: { required: true, content: json(ContentBodySchema) },
+          responses: {
+            200: { description: 'Updated', content: json(ref('ContentRecord')) },
+            201: { description: 'Created', content: json(ref('ContentRecord')) },
+            400: error('Invalid content_id or body'),
+            ...unauthorized,
+            ...BAD_BODY_TOO_LARGE,
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+        delete: {
+          operationId: 'hideContent',
+          summary: 'Hide the title: no response of any route shows it once this is answered (its watch history stays)',
+          parameters: [contentIdParam('id')],
+          ...writeSecurity,
+          responses: {
+            204: { description: 'Hidden' },
+            400: error('Invalid content_id'),
+            ...unauthorized,
+            404: error('Content not found'),
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
+      '/content/{id}/similar': {
+        get: {
+          operationId: 'getSimilarContent',
+          summary: 'Titles most often watched by the same users (cosine over users), or the genre\'s most popular ones',
+          parameters: [contentIdParam('id'), { name: 'limit', in: 'query', required: false, schema: SimilarLimitSchema }],
+          ...readSecurity,
+          responses: {
+            200: { description: 'Similar titles, best first', content: json(ref('SimilarResponse')) },
+            400: error('Invalid content_id or limit'),
+            ...unauthorizedReads,
+            404: error('Content not found or hidden'),
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
       '/health': {
         get: {
           operationId: 'health',
@@ -133,6 +341,13 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
         RecommendationsResponse: RecommendationsResponseSchema,
         BatchResponse: BatchResponseSchema,
         WatchEvent: WatchEventSchema,
+        ContentItem: ContentItemSchema,
+        ContentListResponse: ContentListResponseSchema,
+        SimilarResponse: SimilarResponseSchema,
+        ContentRecord: ContentRecordSchema,
+        User: UserSchema,
+        Dismissal: DismissalSchema,
+        BulkResult: BulkResultSchema,
         Health: HealthSchema,
         Error: ErrorSchema,
       },

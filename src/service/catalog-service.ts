@@ -8,6 +8,7 @@ import { availableAt, latestOrder, type CatalogSnapshot } from '../domain/catalo
 import { Errors } from '../domain/errors.js';
 import type { Audience, Candidate } from '../domain/types.js';
 import type { Catalog } from '../data/catalog.js';
+import type { ContentRepo } from '../data/content-repo.js';
 import type { RecommendationRepo } from '../data/recommendation-repo.js';
 import { round3 } from '../scoring-worker/model.js';
 import type { Visibility } from './visibility.js';
@@ -46,17 +47,15 @@ export interface SimilarityLists {
   similarTo(contentId: number): Promise<{ similarIds: number[]; scores: number[]; computedAt: string } | null>;
 }
 
-/** What the service needs of the content table (data/content-repo.ts). */
-export interface ContentLookup {
-  byId(contentId: number): Promise<{ content_id: number; title: string; genre: string; popularity_score: number; created_at: string; hidden: boolean } | null>;
-}
+type ContentFields = Parameters<ContentRepo['upsert']>[1];
+type BulkItems = Parameters<ContentRepo['upsertMany']>[0];
 
 export interface CatalogServiceDeps {
   catalog: Catalog;
   visibility: Visibility;
   /** Users' watched and dismissed titles and audience (popular/latest with user_id). */
   signals: Pick<RecommendationRepo, 'userSignals'>;
-  content: ContentLookup;
+  content: Pick<ContentRepo, 'byId' | 'upsert' | 'upsertMany' | 'hide'>;
   similarity: SimilarityLists;
   /** Tells every process of every instance which titles changed; resolves once all have applied it. */
   broadcastContent: (hidden: number[], visible: number[]) => Promise<void>;
@@ -130,6 +129,26 @@ export class CatalogService {
     return { contentId, similar, source: 'genre_popularity', generatedAt: new Date().toISOString() };
   }
 
+  /** Creates or replaces a title; answered once no process serves it if it is now hidden. */
+  async put(contentId: number, fields: ContentFields): Promise<Awaited<ReturnType<ContentRepo['upsert']>>> {
+    const result = await this.deps.content.upsert(contentId, fields);
+    await this.changed(...split([{ id: contentId, hidden: result.record.hidden, said: fields.hidden }]));
+    return result;
+  }
+
+  /** Many titles in one transaction (all or nothing), announced together. */
+  async putMany(items: BulkItems): Promise<Awaited<ReturnType<ContentRepo['upsertMany']>>> {
+    const result = await this.deps.content.upsertMany(items);
+    await this.changed(...split(items.map((item) => ({ id: item.content_id, hidden: item.hidden === true, said: item.hidden }))));
+    return result;
+  }
+
+  /** DELETE /content/{id}: the title is hidden (its history stays); 404 if there is no such title. */
+  async hide(contentId: number): Promise<void> {
+    if (!(await this.deps.content.hide(contentId))) throw Errors.contentNotFound(contentId);
+    await this.changed([contentId], []);
+  }
+
   /**
    * After titles were written (committed): stop serving the hidden ones here at once, reload the catalog,
    * and wait until every other process has done the same. `visible`: written with `hidden: false`.
@@ -176,6 +195,20 @@ export class CatalogService {
     }
     return { items, generatedAt: new Date().toISOString() };
   }
+}
+
+/**
+ * Written titles as (hidden, made visible). A write that did not mention `hidden` made nothing visible:
+ * a title hidden before stays hidden, and must not leave this process's hidden set on its account.
+ */
+function split(written: { id: number; hidden: boolean; said: boolean | undefined }[]): [number[], number[]] {
+  const hidden: number[] = [];
+  const visible: number[] = [];
+  for (const w of written) {
+    if (w.hidden) hidden.push(w.id);
+    else if (w.said === false) visible.push(w.id);
+  }
+  return [hidden, visible];
 }
 
 /** Creation times as RFC 3339, one string per title and snapshot title object. */

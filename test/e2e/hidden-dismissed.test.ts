@@ -1,0 +1,117 @@
+/**
+ * The two "never again" guarantees under concurrent load, from any worker: once DELETE /content/{id} is
+ * answered, no response of any route contains the title; once POST /users/{id}/dismissals is answered, no
+ * list of that user contains it. The NOTIFY triggers are off, so the API's own acknowledged broadcast is
+ * what provides them (a test that fails without it: see README "Catalog and feedback").
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase } from '../support/db.js';
+import { emptyRedisDb } from '../support/redis.js';
+import { startServer, type RunningServer } from '../support/server.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let server: RunningServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  server = await startServer({ DATABASE_URL: db.url, REDIS_URL: await emptyRedisDb(6), MODEL_LATENCY_MS: '5-30' });
+  await db.sql`ALTER TABLE content DISABLE TRIGGER content_notify`;
+  await db.sql`ALTER TABLE user_dismissals DISABLE TRIGGER user_dismissals_notify`;
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await db?.drop();
+});
+
+interface Read {
+  path: string;
+  userId: number | undefined;
+  started: number;
+  ids: number[];
+}
+
+/** Every content id anywhere in a response body. */
+function contentIds(json: unknown): number[] {
+  const found: number[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'content_id' && typeof x === 'number') found.push(x);
+        else walk(x);
+      }
+    }
+  };
+  walk(json);
+  return found;
+}
+
+it('never serves a hidden title, nor a dismissed one to its user, after the write was acknowledged', async () => {
+  const users = Array.from({ length: 20 }, (_, i) => i + 1);
+  const pick = <T,>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
+  const reads: Read[] = [];
+  const hides: { contentId: number; acked: number }[] = [];
+  const dismissals: { userId: number; contentId: number; acked: number }[] = [];
+  let writing = true;
+
+  const paths = (): [string, number | undefined] => {
+    const userId = pick(users);
+    const contentId = pick(Array.from({ length: 50 }, (_, i) => i + 1));
+    return pick<[string, number | undefined]>([
+      [`/users/${userId}/recommendations?limit=50`, userId],
+      [`/users/${userId}/recommendations?limit=50&genre=${pick(['drama', 'comedy', 'action'])}`, userId],
+      [`/content/popular?limit=100&user_id=${userId}`, userId],
+      ['/content/popular?limit=100', undefined],
+      ['/content/latest?limit=100', undefined],
+      [`/content/${contentId}`, undefined],
+      [`/content/${contentId}/similar?limit=50`, undefined],
+      ['/recommendations/batch?page=1&limit=20', undefined],
+    ]);
+  };
+  const reader = async (fresh: boolean) => {
+    while (writing) {
+      const [path, userId] = paths();
+      const started = performance.now();
+      const r = await server.request('GET', path, { fresh });
+      expect([200, 404]).toContain(r.status);
+      reads.push({ path, userId, started, ids: contentIds(r.json) });
+    }
+  };
+  const hider = async () => {
+    for (let i = 0; i < 12; i++) {
+      const popular = await server.get('/content/popular?limit=1', true);
+      const contentId = popular.json.items[0].content_id as number;
+      const r = await server.request('DELETE', `/content/${contentId}`, { fresh: true });
+      expect(r.status).toBe(204);
+      hides.push({ contentId, acked: performance.now() });
+    }
+  };
+  const dismisser = async () => {
+    for (let i = 0; i < 25; i++) {
+      const userId = pick(users);
+      const top = await server.get(`/users/${userId}/recommendations?limit=1`, true);
+      const contentId = top.json.recommendations[0]?.content_id as number | undefined;
+      if (contentId === undefined) continue;
+      const r = await server.request('POST', `/users/${userId}/dismissals`, { body: JSON.stringify({ content_id: contentId }), fresh: true });
+      if (r.status === 404) continue; // hidden meanwhile by the other writer: its dismissal is moot
+      expect(r.status).toBe(201);
+      dismissals.push({ userId, contentId, acked: performance.now() });
+    }
+  };
+  await Promise.all([
+    Promise.all([hider(), dismisser()]).then(() => (writing = false)),
+    reader(true), reader(true), reader(false), reader(false), reader(true), reader(false),
+  ]);
+
+  expect(hides).toHaveLength(12);
+  expect(dismissals.length).toBeGreaterThan(15);
+  expect(reads.length).toBeGreaterThan(300);
+  const servedHidden = reads.filter((r) => hides.some((h) => h.acked < r.started && r.ids.includes(h.contentId)));
+  expect(servedHidden).toEqual([]);
+  // Every read with a user id is that user's (recommendations, genre lists, popular with user_id).
+  const servedDismissed = reads.filter(
+    (r) => r.userId !== undefined && dismissals.some((d) => d.userId === r.userId && d.acked < r.started && r.ids.includes(d.contentId)),
+  );
+  expect(servedDismissed).toEqual([]);
+});
