@@ -1,5 +1,6 @@
 /** Shapes shared by every layer. Field names of API objects follow the seed's JSON exactly. */
 import type { CatalogColumns, CatalogSnapshot } from './catalog-columns.js';
+import type { SUBSCRIPTION_TIERS } from './constants.js';
 
 /** A catalog title as the scoring model sees it. */
 export interface Candidate {
@@ -66,4 +67,70 @@ export interface RecommendationList {
   generatedAt: string;
   /** Epoch ms until which the list is fresh; after it, it is served only while PostgreSQL is down. */
   freshUntil: number;
+}
+
+export type SubscriptionTier = (typeof SUBSCRIPTION_TIERS)[number];
+
+/**
+ * PUT /users/{id}. An absent field is left as it is on update; on create age and country are null and
+ * subscription_type is 'free'. null clears age or country (unknown); a tier is never null.
+ */
+export interface UserFields {
+  age?: number | null;
+  country?: string | null;
+  subscription_type?: SubscriptionTier;
+}
+
+export interface UserRecord {
+  user_id: number;
+  age: number | null;
+  country: string | null;
+  /** null only for a user written without one outside the API. */
+  subscription_type: SubscriptionTier | null;
+  /** RFC 3339; null only for a user written without one outside the API. */
+  created_at: string | null;
+}
+
+/**
+ * PUT /content/{id}. title, genre and popularity_score are required; an absent optional field keeps its
+ * value on update and takes its default on create (created_at now, hidden false, tier 'free', countries []).
+ */
+export interface ContentFields {
+  title: string;
+  genre: string;
+  popularity_score: number;
+  /** RFC 3339, normalised to UTC with millisecond precision by the parser. */
+  created_at?: string;
+  hidden?: boolean;
+  subscription_tier?: SubscriptionTier;
+  /** ISO 3166-1 alpha-2 codes, distinct; empty: available everywhere. */
+  countries?: string[];
+}
+
+/** One item of POST /content/bulk. */
+export interface ContentItem extends ContentFields {
+  content_id: number;
+}
+
+export interface ContentRecord {
+  content_id: number;
+  title: string;
+  genre: string;
+  popularity_score: number;
+  created_at: string;
+  hidden: boolean;
+  subscription_tier: SubscriptionTier;
+  countries: string[];
+}
+
+export interface BulkResult {
+  created: number;
+  updated: number;
+}
+
+export interface DismissalRecord {
+  user_id: number;
+  content_id: number;
+  /** RFC 3339: when the title was first dismissed (a repeat keeps it). */
+  dismissed_at: string;
 }
