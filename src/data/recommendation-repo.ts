@@ -3,14 +3,13 @@
  */
 import type { Sql } from './db.js';
 import { HISTORY_WINDOW } from '../domain/constants.js';
-import { Errors } from '../domain/errors.js';
 import type { UserSignals } from '../domain/types.js';
 import DataLoader from 'dataloader';
 import type { CatalogSnapshot } from '../domain/catalog-columns.js';
 import { Catalog } from './catalog.js';
 import type { DbQuery, QueryMetrics } from '../observability/metrics.js';
 import { primaryReads, type ReadRoute } from './replicas.js';
-import { mapFailure, noteCommittedWrite, Statements } from './statements.js';
+import { mapFailure, missingReference, noteCommittedWrite, Repository } from './statements.js';
 
 export interface WatchRecord {
   user_id: number;
@@ -88,25 +87,18 @@ interface SignalsRow {
 /** Users one signals statement reads at most; more concurrent misses make several statements. */
 export const SIGNALS_BATCH_MAX = 64;
 
-export class RecommendationRepo {
-  private readonly statements: Statements;
-
+export class RecommendationRepo extends Repository {
   constructor(
-    private readonly sql: Sql,
+    sql: Sql,
     metrics?: Record<DbQuery, QueryMetrics>,
     /** Per-statement deadline, ms (0 = none): past it PostgreSQL counts as unavailable. */
     timeoutMs = 0,
     /** Titles in memory (reference data); by default loaded on first use and refreshed every minute. */
     readonly catalog: Catalog = new Catalog(sql, 60_000),
     /** Where reads run (replicas.ts); writes always run on `sql`, the primary. */
-    private readonly reads: ReadRoute = primaryReads(sql),
+    reads: ReadRoute = primaryReads(sql),
   ) {
-    this.statements = new Statements(metrics, timeoutMs);
-  }
-
-  /** Statements sent and not yet answered. */
-  get inFlight(): number {
-    return this.statements.inFlight;
+    super(sql, metrics, timeoutMs, reads);
   }
 
   /**
@@ -181,12 +173,7 @@ export class RecommendationRepo {
         RETURNING watched_at`);
       record = { user_id: userId, content_id: contentId, watched_at: rows[0]!.watched_at.toISOString() };
     } catch (err) {
-      const e = err as { code?: string; constraint_name?: string };
-      if (e.code === '23503') {
-        if (e.constraint_name === 'user_watch_history_user_id_fkey') throw Errors.userNotFound(userId);
-        if (e.constraint_name === 'user_watch_history_content_id_fkey') throw Errors.contentNotFound(contentId);
-      }
-      throw mapFailure(err);
+      throw missingReference(err, 'user_watch_history', userId, contentId) ?? mapFailure(err);
     }
     if (!this.reads.replicated) return { record };
     return { record, lsn: await noteCommittedWrite(this.sql, this.reads, userId) };

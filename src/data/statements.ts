@@ -5,7 +5,7 @@
  */
 import type { Sql } from './db.js';
 import { isConnectionError } from './db.js';
-import type { Cancellable, ReadRoute } from './replicas.js';
+import { primaryReads, type Cancellable, type ReadRoute } from './replicas.js';
 import { Errors } from '../domain/errors.js';
 import type { DbQuery, QueryMetrics } from '../observability/metrics.js';
 
@@ -25,6 +25,15 @@ export class Statements {
       return await this.timed(query, run);
     } catch (err) {
       throw mapFailure(err);
+    }
+  }
+
+  /** `timed`, for a write: values PostgreSQL refuses are the client's 400 (mapWriteFailure). */
+  async write<T>(query: DbQuery, run: () => Cancellable<T>): Promise<T> {
+    try {
+      return await this.timed(query, run);
+    } catch (err) {
+      throw mapWriteFailure(err);
     }
   }
 
@@ -59,6 +68,27 @@ export class Statements {
   }
 }
 
+/** What every repository holds: the primary, its statements, and where its reads go. */
+export abstract class Repository {
+  protected readonly statements: Statements;
+
+  constructor(
+    protected readonly sql: Sql,
+    metrics?: Record<DbQuery, QueryMetrics>,
+    /** Per-statement deadline, ms (0 = none): past it PostgreSQL counts as unavailable. */
+    timeoutMs = 0,
+    /** Where reads run (replicas.ts); writes always run on `sql`, the primary. */
+    protected readonly reads: ReadRoute = primaryReads(sql),
+  ) {
+    this.statements = new Statements(metrics, timeoutMs);
+  }
+
+  /** Statements sent and not yet answered. */
+  get inFlight(): number {
+    return this.statements.inFlight;
+  }
+}
+
 /**
  * SQLSTATE classes 21 (cardinality: one upsert touching a row twice), 22 (data exception) and 23
  * (integrity constraint): PostgreSQL refused these values.
@@ -79,9 +109,26 @@ export function mapFailure(err: unknown): Error {
  */
 export function mapWriteFailure(err: unknown): Error {
   if (!isDataAnswer(err)) return mapFailure(err);
-  const e = err as { constraint_name?: string; column_name?: string; message?: string };
-  const what = e.constraint_name ? `violates ${e.constraint_name}` : e.column_name ? `${e.column_name}: ${e.message}` : e.message;
+  const e = err as { code?: string; constraint_name?: string; column_name?: string; message?: string };
+  const what =
+    e.code === '21000' ? 'the same row is written twice'
+    : e.constraint_name ? `violates ${e.constraint_name}`
+    : e.column_name ? `${e.column_name}: ${e.message}`
+    : e.message;
   return Errors.invalidBody(`Rejected by the database: ${truncate(what ?? 'invalid value')}`);
+}
+
+/**
+ * An insert into `table` (user_id, content_id) refused by one of its foreign keys (named
+ * `<table>_user_id_fkey` / `<table>_content_id_fkey` by the migrations): the 404 of the unknown one, else
+ * undefined. Checked in the same round trip as the insert.
+ */
+export function missingReference(err: unknown, table: string, userId: number, contentId: number): Error | undefined {
+  const e = err as { code?: string; constraint_name?: string } | null;
+  if (e?.code !== '23503') return undefined;
+  if (e.constraint_name === `${table}_user_id_fkey`) return Errors.userNotFound(userId);
+  if (e.constraint_name === `${table}_content_id_fkey`) return Errors.contentNotFound(contentId);
+  return undefined;
 }
 
 /** Server messages may quote the input: never echo more than a line of it. */
