@@ -25,7 +25,7 @@ export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
 export const MODEL_RESULTS = ['success', 'failure', 'timeout', 'rejected'] as const;
 export const DB_QUERIES = [
   'user_signals', 'add_watch', 'user_page', 'ping',
-  'content_upsert', 'content_bulk', 'content_hide', 'content_by_id',
+  'content_upsert', 'content_bulk', 'content_hide', 'content_by_id', 'user_upsert', 'dismiss', 'undismiss',
 ] as const;
 export type DbQuery = (typeof DB_QUERIES)[number];
 export const BATCH_STATUSES = ['success', 'failed'] as const;
