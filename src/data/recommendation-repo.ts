@@ -3,14 +3,13 @@
  */
 import type { Sql } from './db.js';
 import { HISTORY_WINDOW } from '../domain/constants.js';
-import { Errors } from '../domain/errors.js';
 import { tierIndex, type UserSignals } from '../domain/types.js';
 import DataLoader from 'dataloader';
 import type { CatalogSnapshot } from '../domain/catalog-columns.js';
 import { Catalog } from './catalog.js';
 import type { DbQuery, QueryMetrics } from '../observability/metrics.js';
-import { isConnectionError } from './db.js';
-import { primaryReads, type Cancellable, type ReadRoute } from './replicas.js';
+import { primaryReads, type ReadRoute } from './replicas.js';
+import { mapFailure, missingReference, noteCommittedWrite, Repository } from './statements.js';
 
 export interface WatchRecord {
   user_id: number;
@@ -94,20 +93,19 @@ interface SignalsRow {
 /** Users one signals statement reads at most; more concurrent misses make several statements. */
 export const SIGNALS_BATCH_MAX = 64;
 
-export class RecommendationRepo {
-  /** Statements sent and not yet answered: postgres.js exposes no pool statistics, so we count. */
-  inFlight = 0;
-
+export class RecommendationRepo extends Repository {
   constructor(
-    private readonly sql: Sql,
-    private readonly metrics?: Record<DbQuery, QueryMetrics>,
+    sql: Sql,
+    metrics?: Record<DbQuery, QueryMetrics>,
     /** Per-statement deadline, ms (0 = none): past it PostgreSQL counts as unavailable. */
-    private readonly timeoutMs = 0,
+    timeoutMs = 0,
     /** Titles in memory (reference data); by default loaded on first use and refreshed every minute. */
     readonly catalog: Catalog = new Catalog(sql, 60_000),
     /** Where reads run (replicas.ts); writes always run on `sql`, the primary. */
-    private readonly reads: ReadRoute = primaryReads(sql),
-  ) {}
+    reads: ReadRoute = primaryReads(sql),
+  ) {
+    super(sql, metrics, timeoutMs, reads);
+  }
 
   /**
    * One user's history (existence, the last 50 watched ids, every watched id); null for an unknown user.
@@ -138,7 +136,7 @@ export class RecommendationRepo {
     const [catalog, rows] = await Promise.all([
       this.catalogSnapshot(),
       // On a replica only if it has replayed every one of these users' last writes (read-your-writes).
-      this.guard('user_signals', () =>
+      this.statements.guard('user_signals', () =>
         this.reads.read(
           (sql) =>
             single
@@ -176,35 +174,22 @@ export class RecommendationRepo {
 
   /**
    * One insert; the foreign keys tell an unknown user from an unknown title in the same round trip. With
-   * replicas, a second statement after the commit reads the WAL insert position: at or past the end of the
-   * commit record (the insert returned, so its commit record is in the WAL), so a replica that has replayed
-   * it shows this event. This process's later reads of the user wait for it; the caller relays it.
+   * replicas, a second statement after the commit reads the WAL insert position (noteCommittedWrite): a
+   * replica that has replayed it shows this event. This process's later reads of the user wait for it; the
+   * caller relays it.
    */
   async addWatch(userId: number, contentId: number): Promise<RecordedWatch> {
     let record: WatchRecord;
     try {
-      const rows = await this.timed('add_watch', () => this.sql<{ watched_at: Date }[]>`
+      const rows = await this.statements.timed('add_watch', () => this.sql<{ watched_at: Date }[]>`
         INSERT INTO user_watch_history (user_id, content_id) VALUES (${userId}, ${contentId})
         RETURNING watched_at`);
       record = { user_id: userId, content_id: contentId, watched_at: rows[0]!.watched_at.toISOString() };
     } catch (err) {
-      const e = err as { code?: string; constraint_name?: string };
-      if (e.code === '23503') {
-        if (e.constraint_name === 'user_watch_history_user_id_fkey') throw Errors.userNotFound(userId);
-        if (e.constraint_name === 'user_watch_history_content_id_fkey') throw Errors.contentNotFound(contentId);
-      }
-      throw mapFailure(err);
+      throw missingReference(err, 'user_watch_history', userId, contentId) ?? mapFailure(err);
     }
     if (!this.reads.replicated) return { record };
-    let lsn: string | undefined;
-    try {
-      const [row] = await this.sql<{ lsn: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
-      lsn = row?.lsn;
-    } catch {
-      // Committed, position unknown: the user is read from the primary until a later position is read.
-    }
-    this.reads.noteWrite(userId, lsn);
-    return { record, lsn };
+    return { record, lsn: await noteCommittedWrite(this.sql, this.reads, userId) };
   }
 
   /**
@@ -213,7 +198,7 @@ export class RecommendationRepo {
    */
   async userPage(page: number, limit: number): Promise<UserPage> {
     const offset = (page - 1) * limit;
-    const rows = await this.guard('user_page', () =>
+    const rows = await this.statements.guard('user_page', () =>
       this.reads.read((sql) => sql.unsafe<{ total: number; ids: number[] | null }[]>(USER_PAGE_SQL, [offset, limit], { prepare: true })),
     );
     const row = rows[0]!;
@@ -231,7 +216,7 @@ export class RecommendationRepo {
   }
 
   async ping(): Promise<void> {
-    await this.guard('ping', () => this.reads.read((sql) => sql`SELECT 1`));
+    await this.statements.guard('ping', () => this.reads.read((sql) => sql`SELECT 1`));
   }
 
   /** A write of this user (or every user: `userId` undefined) committed elsewhere at `lsn` (ipc.ts). */
@@ -239,46 +224,4 @@ export class RecommendationRepo {
     if (userId === undefined) this.reads.noteWriteAll(lsn);
     else this.reads.noteWrite(userId, lsn);
   }
-
-  private async guard<T>(query: DbQuery, run: () => Cancellable<T>): Promise<T> {
-    try {
-      return await this.timed(query, run);
-    } catch (err) {
-      throw mapFailure(err);
-    }
-  }
-
-  /** Times one statement (failed ones too) and counts failures that are not answers about the data. */
-  private async timed<T>(query: DbQuery, run: () => Cancellable<T>): Promise<T> {
-    const m = this.metrics?.[query];
-    const started = performance.now();
-    this.inFlight += 1;
-    const pending = run();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      if (!this.timeoutMs) return await pending;
-      // Past the deadline: withdraw the statement (a queued one is never sent) and stop waiting.
-      return await Promise.race([
-        pending,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            pending.cancel?.();
-            reject(Object.assign(new Error(`${query} exceeded ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-          }, this.timeoutMs);
-        }),
-      ]);
-    } catch (err) {
-      // SQLSTATE class 23 (integrity constraint): unknown user/title on insert, a 404, not a failure.
-      if (!(err as { code?: string } | null)?.code?.startsWith('23')) m?.errors.inc();
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      this.inFlight -= 1;
-      m?.duration.observe((performance.now() - started) / 1000);
-    }
-  }
-}
-
-function mapFailure(err: unknown): Error {
-  return isConnectionError(err) ? Errors.unavailable('Database', err) : Errors.internal(err);
 }

@@ -29,3 +29,11 @@ export const WEIGHTS = {
 } as const;
 /** Preference given to a genre the user has never watched (the seed's exploration floor). */
 export const UNSEEN_GENRE_PREFERENCE = 0.1;
+
+/** Subscription tiers, lowest first: a title of a tier is for users at or above it (migration 0005). */
+export const SUBSCRIPTION_TIERS = ['free', 'basic', 'premium'] as const;
+/** What the ingestion bodies accept at most (src/http/ingest-params.ts). */
+export const TITLE_MAX_CHARS = 200;
+export const TITLE_COUNTRIES_MAX = 250;
+export const BULK_MAX_ITEMS = 1000;
+export const AGE_MAX = 150;

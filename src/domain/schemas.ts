@@ -3,6 +3,7 @@
  * these and from the request schemas the handlers validate with, so the document cannot drift.
  */
 import { Type } from 'typebox';
+import { SUBSCRIPTION_TIERS } from './constants.js';
 import { ERROR_STATUS } from './errors.js';
 
 const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339' });
@@ -78,6 +79,43 @@ export const NotReadySchema = Type.Object({
   message: Type.String(),
   checks: Checks,
   replicas: Type.Optional(Replicas),
+});
+
+export const SubscriptionTierSchema = Type.Union(SUBSCRIPTION_TIERS.map((tier) => Type.Literal(tier)), {
+  description: 'free < basic < premium',
+});
+export const CountryCodeSchema = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 (two capital letters)' });
+
+export const UserSchema = Type.Object({
+  user_id: Id,
+  age: Type.Union([Type.Integer(), Type.Null()]),
+  country: Type.Union([Type.String(), Type.Null()]),
+  subscription_type: Type.Union([SubscriptionTierSchema, Type.Null()], {
+    description: 'null only for a user written without one outside the API',
+  }),
+  created_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+export const ContentRecordSchema = Type.Object({
+  content_id: Id,
+  title: Type.String(),
+  genre: Type.String(),
+  popularity_score: Type.Number({ minimum: 0, maximum: 1 }),
+  created_at: Timestamp,
+  hidden: Type.Boolean(),
+  subscription_tier: SubscriptionTierSchema,
+  countries: Type.Array(Type.String(), { description: 'empty: available in every country' }),
+});
+
+export const BulkResultSchema = Type.Object({
+  created: Type.Integer({ minimum: 0 }),
+  updated: Type.Integer({ minimum: 0 }),
+});
+
+export const DismissalSchema = Type.Object({
+  user_id: Id,
+  content_id: Id,
+  dismissed_at: Type.String({ format: 'date-time', description: 'RFC 3339: the first dismissal (a repeat keeps it)' }),
 });
 
 /** A title in the catalog routes (popular, latest, one title, similar). */

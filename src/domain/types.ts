@@ -1,5 +1,6 @@
 /** Shapes shared by every layer. Field names of API objects follow the seed's JSON exactly. */
 import type { CatalogColumns, CatalogSnapshot } from './catalog-columns.js';
+import { SUBSCRIPTION_TIERS } from './constants.js';
 
 /** A catalog title as the scoring model sees it. */
 export interface Candidate {
@@ -11,17 +12,14 @@ export interface Candidate {
   createdAtMs: number;
   /** Never served (DELETE /content/{id}, or `hidden` on a write). Absent: false. */
   hidden?: boolean;
-  /** Lowest subscription tier it is for (TIERS index: 0 free, 1 basic, 2 premium). Absent: 0. */
+  /** Lowest subscription tier it is for (SUBSCRIPTION_TIERS index: 0 free, 1 basic, 2 premium). Absent: 0. */
   tier?: number;
   /** Countries it may be shown in; null or absent: everywhere. */
   countries?: string[] | null;
 }
 
-/** Subscription tiers, lowest first: a title of tier t is for users of tier t and above. */
-export const TIERS = ['free', 'basic', 'premium'] as const;
-export type Tier = (typeof TIERS)[number];
 
-/** Whom a list is for, as far as availability goes: the user's tier (TIERS index) and country. */
+/** Whom a list is for, as far as availability goes: the user's tier (SUBSCRIPTION_TIERS index) and country. */
 export interface Audience {
   tier: number;
   country: string | null;
@@ -29,7 +27,7 @@ export interface Audience {
 
 /** A user's tier index; no tier (or one we do not know) counts as the lowest. */
 export function tierIndex(subscription: string | null | undefined): number {
-  const at = TIERS.indexOf(subscription as Tier);
+  const at = SUBSCRIPTION_TIERS.indexOf(subscription as SubscriptionTier);
   return at < 0 ? 0 : at;
 }
 
@@ -106,4 +104,70 @@ export interface RecommendationList {
    * at the current version holds no hidden or unavailable title. 0 = never checked.
    */
   checked: number;
+}
+
+export type SubscriptionTier = (typeof SUBSCRIPTION_TIERS)[number];
+
+/**
+ * PUT /users/{id}. An absent field is left as it is on update; on create age and country are null and
+ * subscription_type is 'free'. null clears age or country (unknown); a tier is never null.
+ */
+export interface UserFields {
+  age?: number | null;
+  country?: string | null;
+  subscription_type?: SubscriptionTier;
+}
+
+export interface UserRecord {
+  user_id: number;
+  age: number | null;
+  country: string | null;
+  /** null only for a user written without one outside the API. */
+  subscription_type: SubscriptionTier | null;
+  /** RFC 3339; null only for a user written without one outside the API. */
+  created_at: string | null;
+}
+
+/**
+ * PUT /content/{id}. title, genre and popularity_score are required; an absent optional field keeps its
+ * value on update and takes its default on create (created_at now, hidden false, tier 'free', countries []).
+ */
+export interface ContentFields {
+  title: string;
+  genre: string;
+  popularity_score: number;
+  /** RFC 3339, normalised to UTC with millisecond precision by the parser. */
+  created_at?: string;
+  hidden?: boolean;
+  subscription_tier?: SubscriptionTier;
+  /** ISO 3166-1 alpha-2 codes, distinct; empty: available everywhere. */
+  countries?: string[];
+}
+
+/** One item of POST /content/bulk. */
+export interface ContentItem extends ContentFields {
+  content_id: number;
+}
+
+export interface ContentRecord {
+  content_id: number;
+  title: string;
+  genre: string;
+  popularity_score: number;
+  created_at: string;
+  hidden: boolean;
+  subscription_tier: SubscriptionTier;
+  countries: string[];
+}
+
+export interface BulkResult {
+  created: number;
+  updated: number;
+}
+
+export interface DismissalRecord {
+  user_id: number;
+  content_id: number;
+  /** RFC 3339: when the title was first dismissed (a repeat keeps it). */
+  dismissed_at: string;
 }

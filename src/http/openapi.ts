@@ -2,7 +2,11 @@
 import { MAX_ID } from '../domain/constants.js';
 import {
   BatchResponseSchema,
+  BulkResultSchema,
   ContentItemSchema,
+  ContentRecordSchema,
+  DismissalSchema,
+  UserSchema,
   ContentListResponseSchema,
   ErrorSchema,
   HealthSchema,
@@ -13,16 +17,7 @@ import {
   SimilarResponseSchema,
   WatchEventSchema,
 } from '../domain/schemas.js';
-import {
-  BulkContentBodySchema,
-  BulkResultSchema,
-  ContentBodySchema,
-  ContentRecordSchema,
-  DismissalBodySchema,
-  DismissalSchema,
-  UserBodySchema,
-  UserSchema,
-} from './ingest-params.js';
+import { BulkContentBodySchema, ContentBodySchema, DismissalBodySchema, UserBodySchema } from './ingest-params.js';
 import {
   BatchLimitSchema,
   ContentIdSchema,

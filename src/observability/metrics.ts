@@ -26,7 +26,10 @@ const STATUSES = [200, 201, 204, 400, 401, 404, 405, 413, 414, 415, 429, 500, 50
 export const CACHE_TIERS = ['l1', 'redis'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
 export const MODEL_RESULTS = ['success', 'failure', 'timeout', 'rejected'] as const;
-export const DB_QUERIES = ['user_signals', 'add_watch', 'user_page', 'ping'] as const;
+export const DB_QUERIES = [
+  'user_signals', 'add_watch', 'user_page', 'ping',
+  'content_upsert', 'content_bulk', 'content_hide', 'content_by_id', 'user_upsert', 'dismiss', 'undismiss',
+] as const;
 export type DbQuery = (typeof DB_QUERIES)[number];
 export const BATCH_STATUSES = ['success', 'failed'] as const;
 

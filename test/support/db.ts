@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { inject } from 'vitest';
+import { connect, type Sql } from '../../src/data/db.js';
 import { migrate } from '../../src/data/migrate.js';
 
 export interface TestDatabase {
@@ -44,4 +45,41 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
     throw err;
   }
   return { url: url.toString(), sql, drop };
+}
+
+export interface Heard {
+  /** Payloads received so far, in order. */
+  payloads: string[];
+  /** Resolves once `n` payloads have arrived (fails after 5 s), then waits `settleMs` for unexpected extras. */
+  count(n: number, settleMs?: number): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** LISTENs on `channel` (a NOTIFY is delivered at its transaction's commit). */
+export async function listenTo(sql: postgres.Sql, channel: string): Promise<Heard> {
+  const payloads: string[] = [];
+  const { unlisten } = await sql.listen(channel, (payload) => void payloads.push(payload));
+  return {
+    payloads,
+    async count(n, settleMs = 100) {
+      const deadline = Date.now() + 5000;
+      while (payloads.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, settleMs));
+      return [...payloads];
+    },
+    stop: unlisten,
+  };
+}
+
+/** What a repository answers when PostgreSQL cannot be reached. */
+export const UNAVAILABLE = { code: 'service_unavailable', status: 503, message: 'Database is temporarily unavailable' } as const;
+
+/** Runs `use` with a production client (db.ts) of a server that is not there: every connection is refused. */
+export async function withUnreachableDatabase(use: (sql: Sql) => Promise<void>): Promise<void> {
+  const sql = connect('postgres://nobody@127.0.0.1:1/none', { max: 1 });
+  try {
+    await use(sql);
+  } finally {
+    await sql.end();
+  }
 }
