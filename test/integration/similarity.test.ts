@@ -1,9 +1,13 @@
 /**
- * The co-watch similarity job against real PostgreSQL: what it writes to content_similarity and what
- * SimilarityRepo reads back.
+ * The co-watch similarity job against real PostgreSQL: what it writes to content_similarity, what
+ * SimilarityRepo reads back, and how refreshers share and abandon the work. The refresher starts real
+ * worker threads from compiled JS, so it is loaded from dist/ (npm test builds first).
  */
+import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SimilarityRefresher as Refresher } from '../../src/cluster/similarity-refresher.js';
 import { connect, type Sql } from '../../src/data/db.js';
+import { seed } from '../../src/data/seed.js';
 import { SIMILARITY_LOCK_KEY, runSimilarityJob } from '../../src/data/similarity-job.js';
 import { SimilarityRepo } from '../../src/data/similarity-repo.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -11,11 +15,14 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 let db: TestDatabase;
 let sql: Sql;
 let repo: SimilarityRepo;
+let SimilarityRefresher: typeof Refresher;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   sql = connect(db.url, { max: 4 });
   repo = new SimilarityRepo(sql);
+  const dist = '../../dist';
+  ({ SimilarityRefresher } = (await import(`${dist}/cluster/similarity-refresher.js`)) as { SimilarityRefresher: typeof Refresher });
 });
 
 afterAll(async () => {
@@ -124,5 +131,104 @@ describe('the job', () => {
     await sql`UPDATE content_similarity SET computed_at = computed_at - interval '2 hours'`;
     expect(await runSimilarityJob(sql, { freshForS: 3600 })).toMatchObject({ ran: true });
   });
+
+  it('a reseed clears the lists computed from the old history', async () => {
+    const scratch = await createTestDatabase();
+    const other = connect(scratch.url, { max: 2 });
+    try {
+      await seed(other, { users: 30, content: 10, events: 200 });
+      expect(await runSimilarityJob(other)).toMatchObject({ ran: true });
+      expect(Number((await other`SELECT count(*) AS n FROM content_similarity`)[0]!.n)).toBeGreaterThan(0);
+      await seed(other, { users: 30, content: 10, events: 200, reset: true });
+      expect(Number((await other`SELECT count(*) AS n FROM content_similarity`)[0]!.n)).toBe(0);
+    } finally {
+      await other.end();
+      await scratch.drop();
+    }
+  });
 });
 
+describe('the refresher (primary, worker thread)', () => {
+  beforeEach(resetHistory);
+
+  function refresher(intervalS = 3600) {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    return { refresher: new SimilarityRefresher({ databaseUrl: db.url, intervalS, log }), lines };
+  }
+
+  it('two instances refreshing at once compute once; the other skips the round', async () => {
+    const a = refresher();
+    const b = refresher();
+    try {
+      const outcomes = await Promise.all([a.refresher.refresh(), b.refresher.refresh()]);
+      // Whether the second finds the lock taken or the lists already fresh depends on timing; never both run.
+      const kinds = outcomes.map((o) => (o?.ran ? 'ran' : o?.reason)).sort().join(',');
+      expect(['fresh,ran', 'locked,ran']).toContain(kinds);
+      expect(await similar(101)).toEqual([[102, 0.866], [105, 0.816]]);
+      const computed = [...a.lines, ...b.lines].filter((l) => l.msg === 'similar titles computed');
+      expect(computed).toHaveLength(1);
+      expect(computed[0]).toMatchObject({ titles: 4, events: 64, users: 6, ms: expect.any(Number), cpuMs: expect.any(Number) });
+    } finally {
+      await Promise.all([a.refresher.stop(), b.refresher.stop()]);
+    }
+  });
+
+  it('computes at start and again every interval', async () => {
+    const { refresher: r, lines } = refresher(1);
+    r.start();
+    try {
+      for (let i = 0; i < 100 && lines.filter((l) => l.msg === 'similar titles computed').length < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(lines.filter((l) => l.msg === 'similar titles computed').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await r.stop();
+    }
+    expect(await similar(103)).toEqual([[102, 0.577]]);
+  });
+
+  it('stop() abandons a running computation: the stored lists stay whole and the lock is free', async () => {
+    await runSimilarityJob(sql);
+    await sql`UPDATE content_similarity SET computed_at = computed_at - interval '1 day'`;
+    const before = await storedRows();
+    await watch({ 8: [103, 104] });
+
+    const { refresher: r, lines } = refresher();
+    // SHARE lets the job read but holds its DELETE: stop() then finds it inside its write transaction.
+    const blocker = await sql.reserve();
+    await blocker`BEGIN`;
+    await blocker`LOCK TABLE content_similarity IN SHARE MODE`;
+    const round = r.refresh();
+    try {
+      await until(async () => (await jobSessions('Lock')) === 1);
+      await r.stop();
+      expect(await round).toBeUndefined();
+      expect(lines.map((l) => l.msg)).toContain('similar titles: computation abandoned (shutting down)');
+    } finally {
+      await blocker`COMMIT`;
+      blocker.release();
+    }
+    await until(async () => (await jobSessions()) === 0);
+    expect(await storedRows()).toEqual(before);
+    expect(await runSimilarityJob(sql)).toMatchObject({ ran: true }); // the lock went with the session
+    expect(await similar(104)).toEqual([[103, 0.577]]);
+  });
+});
+
+/** The job threads' sessions on this database (optionally only those waiting on `waitEventType`). */
+async function jobSessions(waitEventType?: string): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'recommendation-service-similarity'
+      AND (${waitEventType ?? null}::text IS NULL OR wait_event_type = ${waitEventType ?? null}::text)`;
+  return row!.n;
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('condition not reached within 10 s');
+}
