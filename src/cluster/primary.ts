@@ -17,6 +17,7 @@ import { seedIfEmpty } from '../data/seed.js';
 import { createLogger } from '../observability/logger.js';
 import { InvalidationRelay } from './invalidation-relay.js';
 import type { PrimaryToWorker } from './ipc.js';
+import { SimilarityRefresher } from './similarity-refresher.js';
 import { Supervisor } from './supervisor.js';
 
 export async function runPrimary(config: Config): Promise<void> {
@@ -79,13 +80,16 @@ export async function runPrimary(config: Config): Promise<void> {
   log.info({ port: config.PORT, workers: config.WORKERS }, 'service ready');
   process.send?.('ready'); // pm2 wait_ready
   rollingRestart = () => void supervisor.rollingRestart();
+  // After readiness, on its own thread: the lists are background data, never a reason to wait.
+  const similarity = new SimilarityRefresher({ databaseUrl, intervalS: config.SIMILAR_REFRESH_S, log });
+  similarity.start();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: draining workers');
-    await supervisor.stop(config.SHUTDOWN_TIMEOUT_MS + 2000);
+    await Promise.all([similarity.stop(), supervisor.stop(config.SHUTDOWN_TIMEOUT_MS + 2000)]);
     await relay.stop();
     await Promise.allSettled([sql.end({ timeout: 2 }), redis?.quit()]);
     await stopEmbedded?.();

@@ -173,6 +173,10 @@ async function load(
 
     // Truncating inside this transaction also lets COPY FREEZE skip later vacuum work (and WAL at wal_level=minimal).
     await tx`TRUNCATE users, content, user_watch_history RESTART IDENTITY CASCADE`;
+    // Derived from the old history (migration 0005, no foreign keys): stale lists must not outlive it.
+    const [{ similarity } = { similarity: false }] = await tx<{ similarity: boolean }[]>`
+      SELECT to_regclass('content_similarity') IS NOT NULL AS similarity`;
+    if (similarity) await tx`TRUNCATE content_similarity`;
     const restore = await dropForBulkLoad(tx);
 
     const rngSeed = opts.seed ?? DEFAULT_SEED;
