@@ -7,7 +7,10 @@ import { replicaUrls, type Config } from '../config.js';
 import { connect } from '../data/db.js';
 import { Catalog } from '../data/catalog.js';
 import { RecommendationCache } from '../data/recommendation-cache.js';
+import { ContentRepo } from '../data/content-repo.js';
 import { RecommendationRepo } from '../data/recommendation-repo.js';
+import { SimilarityRepo } from '../data/similarity-repo.js';
+import { UserRepo } from '../data/user-repo.js';
 import { primaryReads, ReplicaSet } from '../data/replicas.js';
 import { connectRedisFrom } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
@@ -23,6 +26,8 @@ import { calibrate, Placement, type Costs } from '../scoring-worker/placement.js
 import { createScoringPool } from '../scoring-worker/pool.js';
 import { createScorer } from '../scoring-worker/scorer.js';
 import { BatchService } from '../service/batch.js';
+import { CatalogService } from '../service/catalog-service.js';
+import { UserWrites } from '../service/user-writes.js';
 import { createModelBreaker } from '../service/breaker.js';
 import { shouldWarm, startCacheWarming } from '../service/cache-warmer.js';
 import { checkReadiness } from '../service/readiness.js';
@@ -122,7 +127,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       log.warn({ state }, 'model circuit breaker changed state');
     },
   });
-  metrics.sources.dbInFlight = () => repo.inFlight;
+  const contentRepo = new ContentRepo(sql, metrics.db, config.DB_TIMEOUT_MS, reads);
+  const userRepo = new UserRepo(sql, metrics.db, config.DB_TIMEOUT_MS, reads);
+  metrics.sources.dbInFlight = () => repo.inFlight + contentRepo.inFlight + userRepo.inFlight;
   metrics.sources.dbPoolSize = config.DB_POOL_SIZE;
   const channel = new PrimaryChannel(2000);
   const service = new RecommendationService({
@@ -144,6 +151,23 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     },
   });
   const batch = new BatchService(repo, service, config.BATCH_CONCURRENCY, log, metrics);
+  const catalog = new CatalogService({
+    catalog: repo.catalog,
+    visibility,
+    signals: repo,
+    content: contentRepo,
+    similarity: new SimilarityRepo(sql),
+    // The relay tells this worker's siblings and waits for every other instance (barrier).
+    broadcastContent: async (hidden, visible) => {
+      try {
+        await channel.request('content', { hidden, visible });
+      } catch (err) {
+        log.error({ hidden: hidden.length, err: (err as Error).message }, 'content change broadcast incomplete');
+      }
+    },
+    similarCacheMs: 60_000,
+  });
+  const users = new UserWrites(userRepo, service);
 
   const ctx: WireContext = {
     metrics,
@@ -157,6 +181,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   const app = createHttpApp(ctx, {
     recommendations: service,
     batch,
+    catalog,
+    users,
     maxBodyBytes: config.MAX_BODY_BYTES,
     guards: createGuards({
       apiKey: config.API_KEY,
