@@ -108,9 +108,15 @@ export class Exchange {
       if (status !== 204) res.writeHeader('content-type', contentType);
       res.writeHeader('x-request-id', id);
       if (headers) for (const name in headers) res.writeHeader(name, headers[name]!);
-      // 204 carries no body, and no Content-Length either (RFC 9110 §8.6).
-      if (status === 204) res.endWithoutBody(undefined, closeConnection || ctx.draining);
-      else res.end(body, closeConnection || ctx.draining);
+      const close = closeConnection || ctx.draining;
+      // 204 carries no body and no Content-Length (RFC 9110 §8.6): endWithoutBody() writes none when given
+      // no length. Closing needs the second argument, and then a length: 0 is the honest one.
+      if (status === 204) {
+        if (close) res.endWithoutBody(0, true);
+        else res.endWithoutBody();
+      } else {
+        res.end(body, close);
+      }
     });
     const seconds = (performance.now() - this.started) / 1000;
     ctx.metrics.request(this.route, this.method, status, seconds);
