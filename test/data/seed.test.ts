@@ -167,8 +167,8 @@ describe('seed', () => {
     expect(ids).toEqual({ min: 1, max: 12 });
     expect(await nextIds(a.sql)).toEqual([6, 9, 13]);
     // Derived from the replaced history: gone with it.
-    const [{ similar }] = await a.sql<{ similar: number }[]>`SELECT count(*)::int AS similar FROM content_similarity`;
-    expect(similar).toBe(0);
+    const [similar] = await a.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM content_similarity`;
+    expect(similar!.n).toBe(0);
   });
 
   it('marks each load with a new data set version and one notification, none per row', async () => {
