@@ -16,7 +16,8 @@ Options:
   --events N    watch events to create (default ${DEFAULT_SEED_SIZE.events}, or users × content when
                 that is smaller); at most users × content
   --seed S      PRNG seed (default ${DEFAULT_SEED})
-  --reset       replace existing data (truncates users, content and user_watch_history)
+  --reset       replace existing data (truncates users, content, user_watch_history and
+                user_dismissals)
   --help        show this help
 
 Numbers may use _ separators: --events 20_000_000
@@ -160,7 +161,8 @@ async function main(): Promise<number> {
     const result = await seed(sql, { ...opts, onProgress: progress.onProgress });
     process.stdout.write(
       `seeded ${fmt.format(result.users)} users, ${fmt.format(result.content)} titles, ` +
-        `${fmt.format(result.events)} watch events in ${(result.elapsedMs / 1000).toFixed(1)}s\n`,
+        `${fmt.format(result.events)} watch events, ${fmt.format(result.dismissals)} dismissals ` +
+        `in ${(result.elapsedMs / 1000).toFixed(1)}s\n`,
     );
     return 0;
   } finally {

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type postgres from 'postgres';
 
 export interface SeedProgress {
-  /** `users`, `content`, `user_watch_history`, then `indexes` (rebuilding indexes and foreign keys). */
+  /** `users`, `content`, `user_watch_history`, `user_dismissals`, then `indexes` (rebuilding indexes and foreign keys). */
   table: string;
   done: number;
   total: number;
@@ -15,7 +15,7 @@ export interface SeedOptions {
   users: number;
   content: number;
   events: number;
-  /** Truncate the three tables first; without it a non-empty database is an error. */
+  /** Truncate the tables first; without it a non-empty database is an error. */
   reset?: boolean;
   /** PRNG seed (default 42): same options, byte-identical data. */
   seed?: number;
@@ -26,6 +26,8 @@ export interface SeedResult {
   users: number;
   content: number;
   events: number;
+  /** "Not interested" feedback, about one per DISMISSALS_PER_EVENT watch events. */
+  dismissals: number;
   elapsedMs: number;
 }
 
@@ -83,7 +85,14 @@ const TITLE_WORDS: Record<(typeof GENRES)[number], readonly [readonly string[], 
   ],
 };
 
-const COUNTRIES = ['US', 'GB', 'CA', 'AU', 'DE', 'FR', 'JP', 'BR'] as const;
+export const COUNTRIES = ['US', 'GB', 'CA', 'AU', 'DE', 'FR', 'JP', 'BR'] as const;
+/** Shares of titles (migration 0005): hidden; basic and premium tiers (the rest free); restricted to 1-3 countries. */
+const HIDDEN_SHARE = 0.02;
+const BASIC_SHARE = 0.17;
+const PREMIUM_SHARE = 0.08;
+const RESTRICTED_SHARE = 0.1;
+/** About one dismissal per this many watch events, of titles the user has not watched. */
+export const DISMISSALS_PER_EVENT = 1 / 20;
 const DAY_MS = 86_400_000;
 const USER_SPAN_DAYS = 3 * 365;
 const CONTENT_SPAN_DAYS = 3 * 365;
@@ -93,6 +102,8 @@ const CHUNK_ROWS = 16_384;
 /** Serialises seeders: two instances starting on an empty database must not both seed. */
 const SEED_LOCK_KEY = '7283462919304417002';
 const TABLES = ['users', 'content', 'user_watch_history'] as const;
+/** Every table a load replaces (the ones with an id sequence, then those without). */
+const LOADED = [...TABLES, 'user_dismissals'] as const;
 
 /** mulberry32: tiny, fast, and identical on every platform. */
 export function mulberry32(seed: number): () => number {
@@ -105,7 +116,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Independent stream per table, so changing one table's size never changes another table's rows. */
+/**
+ * Independent stream per table, so changing one table's size never changes another table's rows: 0 users,
+ * 1 content, 2 watch events, 3 the availability columns of content (added later: the other content columns
+ * keep their values), 4 dismissals.
+ */
 const streamFor = (seed: number, table: number): (() => number) =>
   mulberry32(Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(table + 1, 0x85ebca6b));
 
@@ -113,7 +128,10 @@ const streamFor = (seed: number, table: number): (() => number) =>
 export async function seedIfEmpty(sql: postgres.Sql, log: (msg: string) => void = () => {}): Promise<boolean> {
   const result = await load(sql, { ...DEFAULT_SEED_SIZE }, 'if-empty', log);
   if (result) {
-    log(`seeded ${result.users} users, ${result.content} titles, ${result.events} watch events in ${result.elapsedMs} ms`);
+    log(
+      `seeded ${result.users} users, ${result.content} titles, ${result.events} watch events, ` +
+        `${result.dismissals} dismissals in ${result.elapsedMs} ms`,
+    );
   }
   return result !== undefined;
 }
@@ -155,24 +173,26 @@ async function load(
 
     const [{ ready } = { ready: false }] = await tx<{ ready: boolean }[]>`
       SELECT to_regclass('users') IS NOT NULL AND to_regclass('content') IS NOT NULL
-         AND to_regclass('user_watch_history') IS NOT NULL AS ready`;
-    if (!ready) throw new Error('seed: tables users/content/user_watch_history do not exist: run migrations up first');
+         AND to_regclass('user_watch_history') IS NOT NULL AND to_regclass('user_dismissals') IS NOT NULL AS ready`;
+    if (!ready) {
+      throw new Error('seed: tables users/content/user_watch_history/user_dismissals do not exist: run migrations up first');
+    }
     const [filled] = await tx<Record<(typeof TABLES)[number], boolean>[]>`
       SELECT EXISTS (SELECT 1 FROM users) AS users,
              EXISTS (SELECT 1 FROM content) AS content,
              EXISTS (SELECT 1 FROM user_watch_history) AS user_watch_history`;
     const nonEmpty = TABLES.filter((table) => filled![table]);
-    if (mode === 'if-empty' && filled!.users) return false;
+    if (mode === 'if-empty' && filled!.users) return undefined;
     if (mode === 'if-empty' && nonEmpty.length > 0) {
       log(`not seeding: users is empty but ${nonEmpty.join(', ')} already hold rows`);
-      return false;
+      return undefined;
     }
     if (mode === 'strict' && nonEmpty.length > 0) {
       throw new Error(`seed: database is not empty (${nonEmpty.join(', ')} hold rows); use reset (--reset) to replace the data`);
     }
 
     // Truncating inside this transaction also lets COPY FREEZE skip later vacuum work (and WAL at wal_level=minimal).
-    await tx`TRUNCATE users, content, user_watch_history RESTART IDENTITY CASCADE`;
+    await tx`TRUNCATE users, content, user_watch_history, user_dismissals RESTART IDENTITY CASCADE`;
     // Derived from the old history (migration 0005, no foreign keys): stale lists must not outlive it.
     const [{ similarity } = { similarity: false }] = await tx<{ similarity: boolean }[]>`
       SELECT to_regclass('content_similarity') IS NOT NULL AS similarity`;
@@ -183,12 +203,16 @@ async function load(
     const users = userRows(opts.users, streamFor(rngSeed, 0));
     await copy(tx, 'COPY users (id, age, country, subscription_type, created_at) FROM STDIN WITH (FREEZE)',
       users.chunks, 'users', opts.users, progress);
-    const catalog = contentRows(opts.content, streamFor(rngSeed, 1));
-    await copy(tx, 'COPY content (id, title, genre, release_year, duration_minutes, popularity_score, created_at) FROM STDIN WITH (FREEZE)',
-      catalog.chunks, 'content', opts.content, progress);
-    const events = eventRows(opts, users.createdAt, catalog, streamFor(rngSeed, 2));
+    const catalog = contentRows(opts.content, streamFor(rngSeed, 1), streamFor(rngSeed, 3));
+    await copy(tx, 'COPY content (id, title, genre, release_year, duration_minutes, popularity_score, created_at, ' +
+      'hidden, subscription_tier, countries) FROM STDIN WITH (FREEZE)', catalog.chunks, 'content', opts.content, progress);
+    // The dismissals are drawn beside each user's events (they avoid the titles the user watched).
+    const dismissals = new Dismissals();
+    const events = eventRows(opts, users.createdAt, catalog, streamFor(rngSeed, 2), dismissals, streamFor(rngSeed, 4));
     await copy(tx, 'COPY user_watch_history (id, user_id, content_id, watched_at, watch_duration_minutes, completed) FROM STDIN WITH (FREEZE)',
       events, 'user_watch_history', opts.events, progress);
+    await copy(tx, 'COPY user_dismissals (user_id, content_id, dismissed_at) FROM STDIN WITH (FREEZE)',
+      dismissals.chunks(), 'user_dismissals', dismissals.size, progress);
 
     await restore(progress);
     await refreshUserStats(tx);
@@ -198,13 +222,13 @@ async function load(
         `SELECT setval(pg_get_serial_sequence('${table}', 'id'), COALESCE(max(id), 1), max(id) IS NOT NULL) FROM ${table}`,
       );
     }
-    return true;
+    return { dismissals: dismissals.size };
   });
 
   if (!loaded) return undefined;
   // Planner statistics for the fresh data; outside the transaction so a failed seed leaves nothing to analyze.
-  await sql`ANALYZE users, content, user_watch_history`;
-  return { users: opts.users, content: opts.content, events: opts.events, elapsedMs: Date.now() - started };
+  await sql`ANALYZE users, content, user_watch_history, user_dismissals`;
+  return { users: opts.users, content: opts.content, events: opts.events, dismissals: loaded.dismissals, elapsedMs: Date.now() - started };
 }
 
 /** Channel of the one notification a load sends (delivered at commit): the service reloads and flushes. */
@@ -242,13 +266,15 @@ async function refreshUserStats(tx: postgres.TransactionSql): Promise<void> {
 /**
  * Loading into bare tables and building indexes/foreign keys once afterwards is several times faster than
  * maintaining them row by row. Definitions are read from the catalog, so whatever migrations created comes
- * back exactly (names included). Triggers are paused so a bulk load does not NOTIFY once per user.
+ * back exactly (names included). Triggers are paused so a bulk load does not NOTIFY once per user, title or
+ * dismissal (replaceDataset sends the one notification instead).
  */
 async function dropForBulkLoad(tx: postgres.TransactionSql): Promise<(progress: (p: SeedProgress) => void) => Promise<void>> {
+  const relations = [...LOADED];
   const indexes = await tx<{ name: string; def: string }[]>`
     SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
     FROM pg_index i
-    WHERE i.indrelid IN ('users'::regclass, 'content'::regclass, 'user_watch_history'::regclass)
+    WHERE i.indrelid = ANY(${relations}::regclass[])
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c
                       WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x'))
     ORDER BY 1`;
@@ -256,13 +282,13 @@ async function dropForBulkLoad(tx: postgres.TransactionSql): Promise<(progress: 
     SELECT conrelid::regclass::text AS tbl, quote_ident(conname) AS name, pg_get_constraintdef(oid) AS def
     FROM pg_constraint
     WHERE contype = 'f'
-      AND conrelid IN ('users'::regclass, 'content'::regclass, 'user_watch_history'::regclass)
+      AND conrelid = ANY(${relations}::regclass[])
     ORDER BY 2`;
   const triggers = await tx<{ tbl: string; name: string }[]>`
     SELECT tgrelid::regclass::text AS tbl, quote_ident(tgname) AS name
     FROM pg_trigger
     WHERE NOT tgisinternal AND tgenabled <> 'D'
-      AND tgrelid IN ('users'::regclass, 'content'::regclass, 'user_watch_history'::regclass)
+      AND tgrelid = ANY(${relations}::regclass[])
     ORDER BY 2`;
 
   for (const fk of foreignKeys) await tx.unsafe(`ALTER TABLE ${fk.tbl} DROP CONSTRAINT ${fk.name}`);
@@ -345,7 +371,12 @@ interface Catalog {
   createdAt: Float64Array;
 }
 
-function contentRows(n: number, rng: () => number): Catalog {
+/**
+ * `availability` draws the columns of migration 0005 from its own stream, in id order: hidden, tier,
+ * restricted, then for a restricted title how many countries and which. The draws for title `id` depend
+ * only on the titles before it, so a larger catalog keeps the smaller one's values.
+ */
+function contentRows(n: number, rng: () => number, availability: () => number): Catalog {
   const genreOf = new Uint8Array(n + 1);
   const popularity = new Float64Array(n + 1);
   const createdAt = new Float64Array(n + 1);
@@ -380,12 +411,68 @@ function contentRows(n: number, rng: () => number): Catalog {
         popularity[id] = pop;
         createdAt[id] = created;
         // Titles come from the fixed word lists above: no tab, newline or backslash to escape.
-        text += `${id}\t${title}\t${genre}\t${releaseYear}\t${duration}\t${pop}\t${iso(created)}\n`;
+        text += `${id}\t${title}\t${genre}\t${releaseYear}\t${duration}\t${pop}\t${iso(created)}\t${availabilityOf(availability)}\n`;
       }
       yield { text, rows: to - from + 1 };
     }
   }
   return { chunks: chunks(), genreOf, popularity, createdAt };
+}
+
+/** hidden, subscription_tier and countries of one title, as COPY text columns. */
+function availabilityOf(rng: () => number): string {
+  const hidden = rng() < HIDDEN_SHARE;
+  const t = rng();
+  const tier = t < PREMIUM_SHARE ? 'premium' : t < PREMIUM_SHARE + BASIC_SHARE ? 'basic' : 'free';
+  let countries = '{}';
+  if (rng() < RESTRICTED_SHARE) {
+    // 1 to 3 distinct countries: a partial Fisher–Yates draw, listed in COUNTRIES order.
+    const k = 1 + Math.floor(rng() * 3);
+    const pool: number[] = COUNTRIES.map((_, i) => i);
+    for (let i = 0; i < k; i++) {
+      const j = i + Math.floor(rng() * (pool.length - i));
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+    }
+    countries = `{${pool.slice(0, k).sort((a, b) => a - b).map((i) => COUNTRIES[i]).join(',')}}`;
+  }
+  return `${hidden ? 't' : 'f'}\t${tier}\t${countries}`;
+}
+
+/**
+ * The dismissals drawn while the watch events are generated, kept as columns (16 bytes each: about 16 MB
+ * for the 1M-user seed's 1M) until their COPY.
+ */
+class Dismissals {
+  size = 0;
+  private users = new Int32Array(1024);
+  private titles = new Int32Array(1024);
+  private at = new Float64Array(1024);
+
+  add(userId: number, contentId: number, dismissedAtMs: number): void {
+    if (this.size === this.users.length) {
+      const grow = <A extends Int32Array | Float64Array>(a: A): A => {
+        const b = new (a.constructor as new (n: number) => A)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.users = grow(this.users);
+      this.titles = grow(this.titles);
+      this.at = grow(this.at);
+    }
+    this.users[this.size] = userId;
+    this.titles[this.size] = contentId;
+    this.at[this.size] = dismissedAtMs;
+    this.size += 1;
+  }
+
+  *chunks(): Generator<{ text: string; rows: number }> {
+    for (let from = 0; from < this.size; from += CHUNK_ROWS) {
+      const to = Math.min(this.size, from + CHUNK_ROWS);
+      let text = '';
+      for (let i = from; i < to; i++) text += `${this.users[i]}\t${this.titles[i]}\t${iso(this.at[i]!)}\n`;
+      yield { text, rows: to - from };
+    }
+  }
 }
 
 /** A Fisher–Yates permutation of 1..n. */
@@ -431,12 +518,17 @@ class WeightedPicker {
 /**
  * Each user gets one or two favourite genres (so personalization shows), an activity level (events split
  * in proportion to it), and watches each title at most once, after both the user and the title existed.
+ * After a user's events, `dismissals` gets theirs, drawn from `dismissRng` (their own stream: the events
+ * stay what they were): about DISMISSALS_PER_EVENT per event, of titles the user has not watched, mostly
+ * popular ones (what they would be recommended), after both the user and the title existed.
  */
 function* eventRows(
   opts: SeedOptions,
   userCreatedAt: Float64Array,
   catalog: Catalog,
   rng: () => number,
+  dismissals: Dismissals,
+  dismissRng: () => number,
 ): Generator<{ text: string; rows: number }> {
   const { users: nUsers, content: nContent, events: nEvents } = opts;
   if (nEvents === 0) return;
@@ -473,6 +565,22 @@ function* eventRows(
   };
 
   const windowStart = SEED_EPOCH_MS - WATCH_SPAN_DAYS * DAY_MS;
+  const dismissed = new Set<number>();
+  const dismiss = (user: number, watchedCount: number): void => {
+    const n = Math.min(Math.floor(watchedCount * DISMISSALS_PER_EVENT + dismissRng()), nContent - watchedCount);
+    dismissed.clear();
+    for (let k = 0; k < n; k++) {
+      // A few tries for a title neither watched nor dismissed yet; a user who has seen nearly everything gets fewer.
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const contentId = dismissRng() < 0.7 ? byPopularity.pick(dismissRng()) : 1 + Math.floor(dismissRng() * nContent);
+        if (watched.has(contentId) || dismissed.has(contentId)) continue;
+        dismissed.add(contentId);
+        const earliest = Math.max(windowStart, userCreatedAt[user]!, catalog.createdAt[contentId]!);
+        dismissals.add(user, contentId, secondsBefore(dismissRng, SEED_EPOCH_MS, SEED_EPOCH_MS - earliest));
+        break;
+      }
+    }
+  };
   let id = 0;
   let text = '';
   let rows = 0;
@@ -497,6 +605,7 @@ function* eventRows(
         rows = 0;
       }
     }
+    dismiss(user, count);
   }
   if (rows > 0) yield { text, rows };
 }

@@ -52,13 +52,13 @@ interface UserRow {
 }
 
 export class UserRepo extends Repository {
-  /** Creates or updates user `id`: only the fields given change (null clears age or country). */
+  /** Creates or updates user `id`: only the fields given change (undefined: absent; null clears age or country). */
   async upsert(id: number, fields: UserFields): Promise<{ created: boolean; record: UserRecord; lsn?: string }> {
     const params = [
       id,
-      'age' in fields,
+      fields.age !== undefined,
       fields.age ?? null,
-      'country' in fields,
+      fields.country !== undefined,
       fields.country ?? null,
       fields.subscription_type ?? null,
     ];

@@ -75,7 +75,7 @@ describe('seed', () => {
   it('loads the requested sizes', async () => {
     const r = await seed('--users', '5', '--content', '10', '--events', '20');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^seeded 5 users, 10 titles, 20 watch events in [\d.]+s\n$/);
+    expect(r.stdout).toMatch(/^seeded 5 users, 10 titles, 20 watch events, \d+ dismissals in [\d.]+s\n$/);
     expect(await counts()).toEqual({ users: 5, content: 10, events: 20 });
   });
 

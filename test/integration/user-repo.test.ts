@@ -183,11 +183,10 @@ describe('with read replicas', () => {
       [40, dismissed.lsn],
       [40, undismissed.lsn],
     ]);
-    const [{ current }] = await db.sql<{ current: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS current`;
-    const [{ ordered }] = await db.sql<{ ordered: boolean }[]>`
+    const [row] = await db.sql<{ ordered: boolean }[]>`
       SELECT ${upserted.lsn!}::pg_lsn <= ${dismissed.lsn!}::pg_lsn AND ${dismissed.lsn!}::pg_lsn <= ${undismissed.lsn!}::pg_lsn
-         AND ${undismissed.lsn!}::pg_lsn <= ${current}::pg_lsn AS ordered`;
-    expect(ordered).toBe(true);
+         AND ${undismissed.lsn!}::pg_lsn <= pg_current_wal_insert_lsn() AS ordered`;
+    expect(row!.ordered).toBe(true);
   });
 
   it('a withdrawal of nothing and a refused write note nothing', async () => {

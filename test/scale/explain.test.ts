@@ -1,7 +1,7 @@
 /**
- * The request path stays index-driven at scale: EXPLAIN of the repository's own statements (the SQL text
- * exported by src/data/recommendation-repo.ts) never scans users, content or user_watch_history
- * sequentially. The database holds 40k users / 2k titles / 400k events, analyzed: large enough that
+ * The request path stays index-driven at scale: EXPLAIN of the repositories' own statements (the SQL text
+ * exported by src/data/recommendation-repo.ts, content-repo.ts and user-repo.ts) never scans users, content,
+ * user_watch_history or user_dismissals sequentially. The database holds 40k users / 2k titles / 400k events, analyzed: large enough that
  * the planner picks the plans it picks at 1M users (checked against the 1M bench database too), small
  * enough to seed in seconds. Both plan kinds are checked: the custom plan of a bound statement and the
  * generic plan a prepared statement switches to after five executions.
@@ -14,11 +14,13 @@ import {
   USER_SIGNALS_MANY_SQL,
   USER_SIGNALS_SQL,
 } from '../../src/data/recommendation-repo.js';
+import { CONTENT_BULK_SQL, CONTENT_BY_ID_SQL, CONTENT_HIDE_SQL, CONTENT_UPSERT_SQL } from '../../src/data/content-repo.js';
 import { seed } from '../../src/data/seed.js';
+import { DISMISS_SQL, UNDISMISS_SQL, USER_UPSERT_SQL } from '../../src/data/user-repo.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const USERS = 40_000;
-const WATCHED_TABLES = new Set(['users', 'content', 'user_watch_history']);
+const WATCHED_TABLES = new Set(['users', 'content', 'user_watch_history', 'user_dismissals']);
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -69,16 +71,35 @@ function indexesUsed(root: PlanNode): string[] {
 }
 
 const batchOf100 = Array.from({ length: 100 }, (_, i) => 20_001 + i);
+const bulkIds = Array.from({ length: 1000 }, (_, i) => 1_501 + i); // titles 1501-2000 exist, 2001-2500 are new
+const bulkOf1000 = [
+  bulkIds,
+  bulkIds.map((id) => `Title ${id}`),
+  bulkIds.map(() => 'drama'),
+  bulkIds.map(() => 0.5),
+  bulkIds.map(() => null),
+  bulkIds.map(() => null),
+  bulkIds.map((id) => (id % 2 ? 'basic' : null)),
+  bulkIds.map((id) => (id % 3 ? '{US,GB}' : null)),
+];
 const STATEMENTS: [string, string, unknown[]][] = [
   ['user signals (one cache miss)', USER_SIGNALS_SQL, [12_345]],
   ['user signals of a batch page (100 users, one statement)', USER_SIGNALS_MANY_SQL, [batchOf100]],
   ['batch page: first page', USER_PAGE_SQL, [0, 100]],
   ['batch page: last page', USER_PAGE_SQL, [USERS - 100, 100]],
   ['most active users (cache warming)', TOP_ACTIVE_USERS_SQL, [1000]],
+  ['title upsert (PUT /content/{id})', CONTENT_UPSERT_SQL, [1_500, 'T', 'drama', 0.5, null, null, null, null]],
+  ['title upsert, every optional field', CONTENT_UPSERT_SQL, [2_500, 'T', 'drama', 0.5, '2025-01-01T00:00:00Z', true, 'basic', ['US']]],
+  ['bulk title upsert (1000 items, half of them new)', CONTENT_BULK_SQL, bulkOf1000],
+  ['hide a title (DELETE /content/{id})', CONTENT_HIDE_SQL, [1_234]],
+  ['one title (GET /content/{id} fallback)', CONTENT_BY_ID_SQL, [1_234]],
+  ['user upsert (PUT /users/{id})', USER_UPSERT_SQL, [12_345, true, 40, false, null, 'premium']],
+  ['dismiss a title', DISMISS_SQL, [12_345, 1_234]],
+  ['withdraw a dismissal', UNDISMISS_SQL, [12_345, 1_234]],
 ];
 
 describe('EXPLAIN of the request-path statements', () => {
-  it.each(STATEMENTS)('%s: no sequential scan of users, content or user_watch_history', async (_name, statement, params) => {
+  it.each(STATEMENTS)('%s: no sequential scan of users, content, user_watch_history or user_dismissals', async (_name, statement, params) => {
     const custom = await plan(db.sql, statement, params);
     const generic = await plan(db.sql, statement, 'generic');
     expect({ custom: seqScans(custom), generic: seqScans(generic) }).toEqual({ custom: [], generic: [] });
