@@ -1,6 +1,6 @@
 /** Model failure: every request still gets a list, ranked by popularity, and says so. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase } from '../support/db.js';
+import { createTestDatabase, eligibleTitles } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -22,11 +22,9 @@ it('answers 200 with the popularity fallback when the model always fails', async
     const r = await server.get(`/users/${userId}/recommendations?limit=10`, true);
     expect(r.status).toBe(200);
     expect(r.json.metadata.source).toBe('popularity_fallback');
-    const expected = await db.sql<{ id: string; p: number }[]>`
-      SELECT c.id::text AS id, c.popularity_score AS p FROM content c
-      WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
-      ORDER BY c.popularity_score DESC, c.id LIMIT 10`;
-    expect(r.json.recommendations.map((x: { content_id: number }) => x.content_id)).toEqual(expected.map((e) => Number(e.id)));
+    // The same rules as the model's list: unwatched, not dismissed, visible, available to the user.
+    const expected = (await eligibleTitles(db.sql, userId)).slice(0, 10);
+    expect(r.json.recommendations.map((x: { content_id: number }) => x.content_id)).toEqual(expected.map((e) => e.id));
     expect(r.json.recommendations.map((x: { score: number }) => x.score)).toEqual(
       expected.map((e) => Math.round(e.p * 1000) / 1000),
     );

@@ -19,6 +19,7 @@ const { Placement } = await import(`${dist}/scoring-worker/placement.js`);
 const { createScorer } = await import(`${dist}/scoring-worker/scorer.js`);
 const { createModelBreaker } = await import(`${dist}/service/breaker.js`);
 const { RecommendationService } = await import(`${dist}/service/recommendation-service.js`);
+const { Visibility } = await import(`${dist}/service/visibility.js`);
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let sql: any;
@@ -68,6 +69,7 @@ it('opens on failures, skips the model while open, and closes through a successf
     metrics,
     log: createLogger('silent', 'test'),
     maxPendingComputations: 100,
+    visibility: new Visibility(),
     broadcastInvalidation: async () => {},
   });
   const source = async (userId: number) => (await service.recommendationsFor(userId)).list.source;

@@ -14,6 +14,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { popularityRanking } from '../../src/scoring-worker/model.js';
 import { BatchService } from '../../src/service/batch.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
+import { Visibility } from '../../src/service/visibility.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
@@ -45,6 +46,7 @@ function pipeline(opts: { maxPending?: number } = {}) {
     metrics,
     log: createLogger('silent', 'test'),
     maxPendingComputations: opts.maxPending ?? 1000,
+    visibility: new Visibility(),
     broadcastInvalidation: async () => {},
   });
   const batch = new BatchService(repo, service, 10, createLogger('silent', 'test'));

@@ -10,7 +10,7 @@ import { RecommendationRepo } from '../../src/data/recommendation-repo.js';
 import { seed } from '../../src/data/seed.js';
 import type { UserSignals } from '../../src/domain/types.js';
 import { popularityRanking, scoringTask, toRecommendations } from '../../src/scoring-worker/model.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { createTestDatabase, eligibleTitles, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 let sql: Sql;
@@ -29,10 +29,8 @@ async function inSql(userId: number, pool: number) {
   const genres = await sql<{ genre: string }[]>`
     SELECT c.genre FROM user_watch_history w JOIN content c ON c.id = w.content_id
     WHERE w.user_id = ${userId} ORDER BY w.watched_at DESC, w.id DESC LIMIT 50`;
-  const candidates = await sql<{ id: number }[]>`
-    SELECT c.id FROM content c
-    WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
-    ORDER BY c.popularity_score DESC, c.id LIMIT ${pool}`;
+  // Unwatched titles then; now also not dismissed, not hidden, and available to the user (migration 0005).
+  const candidates = (await eligibleTitles(sql, userId)).slice(0, pool);
   return { recentGenres: genres.map((g) => g.genre), candidates: candidates.map((c) => c.id) };
 }
 

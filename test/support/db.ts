@@ -83,3 +83,31 @@ export async function withUnreachableDatabase(use: (sql: Sql) => Promise<void>):
     await sql.end();
   }
 }
+
+/** A title a user may be recommended, in candidate order (popularity DESC, then id). */
+export interface EligibleTitle {
+  id: number;
+  genre: string;
+  p: number;
+  created: Date;
+}
+
+/**
+ * What `userId` may be recommended, computed in SQL from the rules the service applies in memory: not
+ * watched, not dismissed, not hidden, tier at or below the user's (none = free), and no country list or
+ * the user's country on it (README "Availability rules"). `genre`: only that genre.
+ */
+export async function eligibleTitles(sql: postgres.Sql, userId: number, genre?: string): Promise<EligibleTitle[]> {
+  const rows = await sql<{ id: string; genre: string; p: number; created: Date }[]>`
+    SELECT c.id::text AS id, c.genre, c.popularity_score AS p, c.created_at AS created
+    FROM content c, users u
+    WHERE u.id = ${userId} AND NOT c.hidden
+      AND (${genre ?? null}::text IS NULL OR c.genre = ${genre ?? null}::text)
+      AND array_position('{free,basic,premium}'::text[], c.subscription_tier)
+          <= coalesce(array_position('{free,basic,premium}'::text[], u.subscription_type), 1)
+      AND (cardinality(c.countries) = 0 OR u.country = ANY (c.countries))
+      AND NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = u.id AND w.content_id = c.id)
+      AND NOT EXISTS (SELECT 1 FROM user_dismissals d WHERE d.user_id = u.id AND d.content_id = c.id)
+    ORDER BY c.popularity_score DESC, c.id`;
+  return rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
