@@ -132,6 +132,27 @@ describe('the job', () => {
     expect(await runSimilarityJob(sql, { freshForS: 3600 })).toMatchObject({ ran: true });
   });
 
+  it('reads every recent event of a history far larger than one network read (50 per user at most)', async () => {
+    const scratch = await createTestDatabase();
+    const other = connect(scratch.url, { max: 2 });
+    try {
+      await seed(other, { users: 3000, content: 400, events: 90_000 });
+      const [expected] = await other<{ events: number; users: number; titles: number }[]>`
+        SELECT sum(least(n, 50))::int AS events, count(*)::int AS users,
+               (SELECT count(DISTINCT content_id)::int FROM user_watch_history) AS titles
+        FROM (SELECT count(*) AS n FROM user_watch_history GROUP BY user_id) per_user`;
+      const outcome = await runSimilarityJob(other);
+      expect(outcome).toMatchObject({ ran: true, stats: { events: expected!.events, users: expected!.users } });
+      expect(expected!.events).toBeLessThan(90_000); // some users have more than 50 events
+      const [stored] = await other<{ rows: number; longest: number }[]>`
+        SELECT count(*)::int AS rows, max(cardinality(similar_ids))::int AS longest FROM content_similarity`;
+      expect(stored).toEqual({ rows: expected!.titles, longest: 50 });
+    } finally {
+      await other.end();
+      await scratch.drop();
+    }
+  });
+
   it('a reseed clears the lists computed from the old history', async () => {
     const scratch = await createTestDatabase();
     const other = connect(scratch.url, { max: 2 });
