@@ -8,7 +8,8 @@
  * any instance less than `freshForS` ago), so instances with their own timers share the work.
  *
  * startSimilarityThread runs it on a worker thread at the lowest CPU priority (similarity-thread.ts):
- * parsing 20M rows and the co-counts are seconds of CPU that must not sit on an event loop.
+ * parsing ~19M recent events (1M users) and the co-counts are ~25 s of CPU that must not sit on an event
+ * loop (README "Similar titles").
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -44,7 +45,7 @@ export interface SimilarityJobStats {
   titles: number;
   /** Similar titles written over all rows. */
   pairs: number;
-  /** Rows read: each user's most recent events, at most HISTORY_WINDOW per user. */
+  /** Events read: each user's most recent, at most HISTORY_WINDOW per user. */
   events: number;
   users: number;
   /** Co-count increments (the cost the bounds cap). */
