@@ -8,7 +8,8 @@
  * any instance less than `freshForS` ago), so instances with their own timers share the work.
  *
  * startSimilarityThread runs it on a worker thread at the lowest CPU priority (similarity-thread.ts):
- * parsing 20M rows and the co-counts are seconds of CPU that must not sit on an event loop.
+ * parsing ~19M recent events (1M users) and the co-counts are ~25 s of CPU that must not sit on an event
+ * loop (README "Similar titles").
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,19 +23,15 @@ import { coWatchSimilarity, type SimilarLists, type SimilarityOptions, type Watc
 export const SIMILARITY_LOCK_KEY = '7283462919304417003';
 
 /**
- * Each user's HISTORY_WINDOW most recent events (the request path's order: watched_at, then id), by user,
- * newest first. Ordering the outer query by the window's own sort keys costs no second sort.
+ * Each user's HISTORY_WINDOW most recent content ids (the request path's order: watched_at, then id),
+ * newest first, one row per user in user order. One array per user rather than one row per event: 20M rows
+ * cost more to produce and to receive than the data itself.
  */
-export const RECENT_EVENTS_COPY = `
-COPY (
-  SELECT user_id, content_id FROM (
-    SELECT user_id, content_id, watched_at, id,
-           row_number() OVER (PARTITION BY user_id ORDER BY watched_at DESC, id DESC) AS recent
-    FROM user_watch_history
-  ) w
-  WHERE recent <= ${HISTORY_WINDOW}
-  ORDER BY user_id, watched_at DESC, id DESC
-) TO STDOUT`;
+export const RECENT_EVENTS_SQL = `
+SELECT user_id, (array_agg(content_id ORDER BY watched_at DESC, id DESC))[1:${HISTORY_WINDOW}]
+FROM user_watch_history
+GROUP BY user_id
+ORDER BY user_id`;
 
 export interface SimilarityJobOptions {
   /** Skip when the stored lists were computed less than this many seconds ago (0 = always compute). */
@@ -48,7 +45,7 @@ export interface SimilarityJobStats {
   titles: number;
   /** Similar titles written over all rows. */
   pairs: number;
-  /** Rows read: each user's most recent events, at most HISTORY_WINDOW per user. */
+  /** Events read: each user's most recent, at most HISTORY_WINDOW per user. */
   events: number;
   users: number;
   /** Co-count increments (the cost the bounds cap). */
@@ -152,13 +149,20 @@ class Growable<A extends Int32Array | Float64Array> {
   }
 }
 
-const TAB = 9;
-const NEWLINE = 10;
+const COMMA = 44;
+const OPEN = 123; // {
+const CLOSE = 125; // }
 const ZERO = 48;
+const NINE = 57;
 
 /**
  * The recent events in one READ ONLY REPEATABLE READ transaction (its start is the lists' computed_at),
- * parsed straight from COPY text bytes (`user_id<TAB>content_id<LF>`) into CSR arrays.
+ * parsed straight from each row's text bytes (`user_id`, `{content_id,…}`) into CSR arrays as rows arrive.
+ *
+ * Rows, not `COPY … TO STDOUT`: postgres.js 3.4 pauses its socket when a COPY chunk fills the readable's
+ * buffer and resumes it only on the next read, so a COPY whose last chunks arrive with its end leaves the
+ * connection paused and the next statement never answers (seen here at scale; porsager/postgres#1016).
+ * `.raw().forEach()` hands over each row's bytes synchronously, without buffering or parsing them.
  */
 async function readRecentEvents(conn: Sql): Promise<{ lists: WatchLists; events: number; computedAt: string }> {
   await conn`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`;
@@ -175,23 +179,21 @@ async function readRecentEvents(conn: Sql): Promise<{ lists: WatchLists; events:
     const titleIds = new Growable(new Float64Array(0), (n) => new Float64Array(n));
     const titleIndex = new Map<number, number>();
 
-    let field = 0;
-    let value = 0;
-    let user = -1;
-    let events = 0;
-    const stream = await conn.unsafe(RECENT_EVENTS_COPY).readable();
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      for (let p = 0; p < chunk.length; p++) {
-        const b = chunk[p]!;
-        if (b === TAB) {
-          if (value !== user) {
-            userStart.push(events);
-            userIds.push(value);
-            user = value;
-          }
-          field = 1;
-          value = 0;
-        } else if (b === NEWLINE) {
+    await conn.unsafe(RECENT_EVENTS_SQL).raw().forEach((row) => {
+      const [user, titles] = row as unknown as [Buffer, Buffer];
+      userStart.push(userTitles.length);
+      userIds.push(Number(user.toString('latin1')));
+      let value = 0;
+      let digits = 0;
+      for (let p = 0; p < titles.length; p++) {
+        const b = titles[p]!;
+        if (b >= ZERO && b <= NINE) {
+          value = value * 10 + (b - ZERO);
+          digits += 1;
+          continue;
+        }
+        if (b !== COMMA && b !== OPEN && b !== CLOSE) throw new Error(`similarity: unexpected byte ${b} in a content id array`);
+        if (digits > 0) {
           let t = titleIndex.get(value);
           if (t === undefined) {
             t = titleIds.length;
@@ -199,20 +201,16 @@ async function readRecentEvents(conn: Sql): Promise<{ lists: WatchLists; events:
             titleIds.push(value);
           }
           userTitles.push(t);
-          events += 1;
-          field = 0;
-          value = 0;
-        } else {
-          value = value * 10 + (b - ZERO);
         }
+        value = 0;
+        digits = 0;
       }
-    }
-    if (field !== 0) throw new Error('similarity: the COPY stream ended inside a row');
-    userStart.push(events);
+    });
+    userStart.push(userTitles.length);
     await conn`COMMIT`;
     return {
       lists: { titleIds: titleIds.view(), userIds: userIds.view(), userStart: userStart.view(), userTitles: userTitles.view() },
-      events,
+      events: userTitles.length,
       computedAt: clock!.at,
     };
   } catch (err) {

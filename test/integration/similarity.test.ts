@@ -132,21 +132,42 @@ describe('the job', () => {
     expect(await runSimilarityJob(sql, { freshForS: 3600 })).toMatchObject({ ran: true });
   });
 
-  it('a reseed clears the lists computed from the old history', async () => {
-    const scratch = await createTestDatabase();
-    const other = connect(scratch.url, { max: 2 });
-    try {
-      await seed(other, { users: 30, content: 10, events: 200 });
+  it('reads every recent event of a history far larger than one network read (50 per user at most)', () =>
+    withSeeded({ users: 3000, content: 400, events: 90_000 }, async (other) => {
+      const [expected] = await other<{ events: number; users: number; titles: number }[]>`
+        SELECT sum(least(n, 50))::int AS events, count(*)::int AS users,
+               (SELECT count(DISTINCT content_id)::int FROM user_watch_history) AS titles
+        FROM (SELECT count(*) AS n FROM user_watch_history GROUP BY user_id) per_user`;
+      const outcome = await runSimilarityJob(other);
+      expect(outcome).toMatchObject({ ran: true, stats: { events: expected!.events, users: expected!.users } });
+      expect(expected!.events).toBeLessThan(90_000); // some users have more than 50 events
+      const [stored] = await other<{ rows: number; longest: number }[]>`
+        SELECT count(*)::int AS rows, max(cardinality(similar_ids))::int AS longest FROM content_similarity`;
+      expect(stored).toEqual({ rows: expected!.titles, longest: 50 });
+    }));
+
+  it('a reseed clears the lists computed from the old history', () =>
+    withSeeded({ users: 30, content: 10, events: 200 }, async (other) => {
+      const stored = async () => (await other<{ n: number }[]>`SELECT count(*)::int AS n FROM content_similarity`)[0]!.n;
       expect(await runSimilarityJob(other)).toMatchObject({ ran: true });
-      expect(Number((await other`SELECT count(*) AS n FROM content_similarity`)[0]!.n)).toBeGreaterThan(0);
+      expect(await stored()).toBeGreaterThan(0);
       await seed(other, { users: 30, content: 10, events: 200, reset: true });
-      expect(Number((await other`SELECT count(*) AS n FROM content_similarity`)[0]!.n)).toBe(0);
-    } finally {
-      await other.end();
-      await scratch.drop();
-    }
-  });
+      expect(await stored()).toBe(0);
+    }));
 });
+
+/** A private database seeded with `size` (the shared one keeps its hand-built history). */
+async function withSeeded(size: { users: number; content: number; events: number }, run: (sql: Sql) => Promise<void>): Promise<void> {
+  const scratch = await createTestDatabase();
+  const other = connect(scratch.url, { max: 2 });
+  try {
+    await seed(other, size);
+    await run(other);
+  } finally {
+    await other.end();
+    await scratch.drop();
+  }
+}
 
 describe('the refresher (primary, worker thread)', () => {
   beforeEach(resetHistory);
