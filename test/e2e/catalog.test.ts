@@ -253,3 +253,48 @@ describe('availability rules', () => {
     expect(ids(await server.get('/users/70020/recommendations?limit=50', true))).toContain(80020);
   });
 });
+
+describe('GET /content/{id}/similar', () => {
+  /** Cosine over users of two titles, from each user's 50 most recent events (the job's window). */
+  async function cosine(a: number, b: number): Promise<number> {
+    const [row] = await db.sql<{ co: number; na: number; nb: number }[]>`
+      WITH recent AS (
+        SELECT DISTINCT user_id, content_id FROM (
+          SELECT user_id, content_id, row_number() OVER (PARTITION BY user_id ORDER BY watched_at DESC, id DESC) AS k
+          FROM user_watch_history) w WHERE k <= 50)
+      SELECT (SELECT count(*) FROM recent x JOIN recent y USING (user_id) WHERE x.content_id = ${a} AND y.content_id = ${b})::int AS co,
+             (SELECT count(*) FROM recent WHERE content_id = ${a})::int AS na,
+             (SELECT count(*) FROM recent WHERE content_id = ${b})::int AS nb`;
+    return Math.round((row!.co / Math.sqrt(row!.na * row!.nb)) * 1000) / 1000;
+  }
+
+  it('lists the titles most watched by the same users, best first, with their cosine similarity', async () => {
+    // The primary computes the lists right after start-up, in the background.
+    await expect.poll(async () => (await server.get('/content/1/similar?limit=5', true)).json.metadata.source, { timeout: 20_000 }).toBe('co_watch');
+    const r = await server.get('/content/1/similar?limit=5');
+    expect(r.status).toBe(200);
+    expect(r.json.content_id).toBe(1);
+    expect(r.json.similar.length).toBeGreaterThan(0);
+    const scores = r.json.similar.map((x: { score: number }) => x.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    for (const item of r.json.similar) {
+      expect(Object.keys(item)).toEqual(['content_id', 'title', 'genre', 'popularity_score', 'created_at', 'score']);
+      expect(item.score).toBe(await cosine(1, item.content_id));
+    }
+  });
+
+  it('never lists a hidden title; a title without co-watchers gets its genre\'s most popular ones', async () => {
+    await expect.poll(async () => (await server.get('/content/1/similar?limit=50', true)).json.metadata.source, { timeout: 20_000 }).toBe('co_watch');
+    const before = await server.get('/content/1/similar?limit=50');
+    const victim = before.json.similar[0].content_id as number;
+    expect((await send('DELETE', `/content/${victim}`)).status).toBe(204);
+    for (let i = 0; i < 4; i++) expect(ids(await server.get('/content/1/similar?limit=50', true), 'similar')).not.toContain(victim);
+
+    await send('PUT', '/content/80030', { title: 'Nobody Saw It', genre: 'comedy', popularity_score: 0.01 });
+    const lonely = await server.get('/content/80030/similar?limit=3');
+    expect(lonely.status).toBe(200);
+    expect(lonely.json.metadata.source).toBe('genre_popularity');
+    expect(new Set(lonely.json.similar.map((x: { genre: string }) => x.genre))).toEqual(new Set(['comedy']));
+    expect((await server.get('/content/999999/similar')).status).toBe(404);
+  });
+});
