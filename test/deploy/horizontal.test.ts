@@ -54,3 +54,32 @@ it('never serves a title from the other instance once its watch event was answer
   expect(writes).toBe(30);
   expect(stale).toEqual([]);
 });
+
+it('never serves a hidden title from the other instance once DELETE /content/{id} was answered, nor a dismissed one', async () => {
+  const served: string[] = [];
+  /** What the reader serves right after a write through the writer: the user's list (both workers), popular, the title. */
+  const readAll = (reader: RunningServer, userId: number, contentId: number) =>
+    Promise.all([
+      ...Array.from({ length: 4 }, () => reader.get(`/users/${userId}/recommendations?limit=50`, true)),
+      ...Array.from({ length: 2 }, () => reader.get('/content/popular?limit=100', true)),
+      reader.get(`/content/${contentId}`, true),
+    ]);
+  for (let round = 0; round < 12; round++) {
+    const [writer, reader] = round % 2 === 0 ? [a, b] : [b, a];
+    const userId = 1 + (round % 20);
+    const list = `/users/${userId}/recommendations?limit=50`;
+    for (let i = 0; i < 6; i++) expect((await reader.get(list, true)).status).toBe(200); // both workers' L1
+    const [hide, dismiss] = ids(await reader.get(`/users/${userId}/recommendations?limit=2`, true));
+
+    expect((await writer.request('DELETE', `/content/${hide}`, { fresh: true })).status).toBe(204);
+    for (const r of await readAll(reader, userId, hide!)) {
+      if (r.status === 200 && r.text.includes(`"content_id":${hide},`)) served.push(`round ${round}: hidden ${hide} served`);
+    }
+    const d = await writer.request('POST', `/users/${userId}/dismissals`, { body: JSON.stringify({ content_id: dismiss }), fresh: true });
+    expect(d.status).toBe(201);
+    for (const r of (await readAll(reader, userId, dismiss!)).slice(0, 4)) {
+      if (ids(r).includes(dismiss!)) served.push(`round ${round}: dismissed ${dismiss} served to ${userId}`);
+    }
+  }
+  expect(served).toEqual([]);
+});
