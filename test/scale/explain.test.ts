@@ -16,14 +16,27 @@ import {
 } from '../../src/data/recommendation-repo.js';
 import { CONTENT_BULK_SQL, CONTENT_BY_ID_SQL, CONTENT_HIDE_SQL, CONTENT_UPSERT_SQL } from '../../src/data/content-repo.js';
 import { seed } from '../../src/data/seed.js';
+import { SIMILAR_SQL } from '../../src/data/similarity-repo.js';
 import { DISMISS_SQL, UNDISMISS_SQL, USER_UPSERT_SQL } from '../../src/data/user-repo.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const USERS = 40_000;
-const WATCHED_TABLES = new Set(['users', 'content', 'user_watch_history', 'user_dismissals']);
+const WATCHED_TABLES = new Set(['users', 'content', 'user_watch_history', 'user_dismissals', 'content_similarity']);
 
 let db: TestDatabase;
+/**
+ * EXPLAIN_DATABASE_URL: check the plans on a database of your own instead, seeded and analyzed at the size
+ * you care about (e.g. the bench's 1M users / 100k titles / 20M events). Nothing is written: every
+ * statement is only planned (EXPLAIN, and EXPLAIN ANALYZE of read-only ones).
+ */
+const external = process.env.EXPLAIN_DATABASE_URL;
+
 beforeAll(async () => {
+  if (external) {
+    const sql = postgres(external, { max: 2, onnotice: () => {} });
+    db = { url: external, sql, drop: () => sql.end() };
+    return;
+  }
   db = await createTestDatabase();
   await seed(db.sql, { users: USERS, content: 2_000, events: 400_000 });
 }, 120_000);
@@ -96,6 +109,7 @@ const STATEMENTS: [string, string, unknown[]][] = [
   ['user upsert (PUT /users/{id})', USER_UPSERT_SQL, [12_345, true, 40, false, null, 'premium']],
   ['dismiss a title', DISMISS_SQL, [12_345, 1_234]],
   ['withdraw a dismissal', UNDISMISS_SQL, [12_345, 1_234]],
+  ['similar titles of one title (GET /content/{id}/similar)', SIMILAR_SQL, [1_234]],
 ];
 
 describe('EXPLAIN of the request-path statements', () => {
