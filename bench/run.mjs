@@ -22,6 +22,7 @@
  *                     or a comma list of the services to profile, e.g. big-catalog-pool-w2,model-redis
  *   BENCH_ENV         extra service settings for every scenario, `NAME=value,NAME=value` (a scenario's
  *                     own settings win), e.g. BENCH_ENV=DB_POOL_SIZE=4
+ *   BENCH_PROBE_RATE  big-catalog: offer the hot probe at this rate (req/s) instead of saturating it
  *   BENCH_SCORING_RATE offered rate of the big-catalog scoring load (default 300 req/s; big-catalog-full:
  *                     BENCH_SCORING_RATE_FULL, default a tenth of it, for 10× the candidates per miss)
  *   BENCH_URL         measure a running service instead of starting one per scenario (its configuration
@@ -470,6 +471,12 @@ async function writeMix(redis) {
  * a tenth of the rate.
  */
 const SCORING_RATE = Number(process.env.BENCH_SCORING_RATE || 300);
+/**
+ * BENCH_PROBE_RATE: offer the hot probe at this rate (req/s; autocannon, which can hold one) instead of
+ * saturating it with wrk. A saturating closed-loop probe takes every cycle the scoring threads would need;
+ * at a fixed rate below saturation the probe measures what a hit costs while scoring runs beside it.
+ */
+const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE || 0);
 const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max(1, Math.round(SCORING_RATE / 10)));
 async function bigCatalog({ workers, inline, slot, full = false }) {
   // The pool rows run the default adaptive placement: at 10k+ candidates per miss it sends them to the pool
@@ -487,8 +494,9 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
   const candidates = full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
   await service(`big-catalog${full ? '-full' : ''}-${mode}-w${workers}`, env, async (svc) => {
     const mix = userMix(HOT_USERS, HOT_LIMITS);
-    await load({ url: svc.url, connections: 16, duration: WARMUP, requests: mix });
-    const alone = await measured(svc, () => load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix }));
+    const probeRate = PROBE_RATE > 0 ? { overallRate: PROBE_RATE } : {};
+    await load({ url: svc.url, connections: 16, duration: WARMUP, requests: mix, ...probeRate });
+    const alone = await measured(svc, () => load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix, ...probeRate }));
     row(`${label}: hot probe alone`, 16, alone);
     const scoringFirst = at(RANGE.bigCatalog + slot * 50_000);
     await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(scoringFirst + 40_000, 5_000), overallRate: rate });
@@ -496,7 +504,7 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
     const [scoring, probe] = await measured(svc, () =>
       Promise.all([
         load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(scoringFirst, 40_000), overallRate: rate }),
-        load({ url: svc.url, connections: 16, duration: DURATION, requests: mix }),
+        load({ url: svc.url, connections: 16, duration: DURATION, requests: mix, ...probeRate }),
       ]),
     );
     const after = await scrape(svc.url);
