@@ -494,7 +494,8 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
   const candidates = full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
   await service(`big-catalog${full ? '-full' : ''}-${mode}-w${workers}`, env, async (svc) => {
     const mix = userMix(HOT_USERS, HOT_LIMITS);
-    const probeRate = PROBE_RATE > 0 ? { overallRate: PROBE_RATE } : {};
+    // On the bench's main thread: microsecond latencies (autocannon's worker threads report whole ms).
+    const probeRate = PROBE_RATE > 0 ? { overallRate: PROBE_RATE, mainThread: true } : {};
     await load({ url: svc.url, connections: 16, duration: WARMUP, requests: mix, ...probeRate });
     const alone = await measured(svc, () => load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix, ...probeRate }));
     row(`${label}: hot probe alone`, 16, alone);
