@@ -41,6 +41,11 @@ export interface ScoringPoolStats {
 
 export interface ScoringPool {
   run(task: ScoringTask): Promise<Ranking>;
+  /**
+   * Tasks waiting for a thread: what the placement rule asks per task. Cheap, unlike stats(), whose
+   * `utilization` makes Piscina summarize its run-time histogram (mean, stddev, 20 percentiles).
+   */
+  queued(): number;
   close(): Promise<void>;
   stats(): ScoringPoolStats;
 }
@@ -86,6 +91,7 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   };
   return {
     run,
+    queued: () => pool.queueSize,
     close: () => {
       closed = true;
       return pool.close();

@@ -35,7 +35,7 @@ const small = catalogOf(200);
 const large = catalogOf(50_000);
 const taskOn = (catalog = small, pool = 100): ScoringTask =>
   scoringTask({ userId: 1, catalog, recent: [1, 2], watched: [1, 2], dismissed: [], audience: { tier: 0, country: null } }, { pool, keep: 50, nowMs: NOW, noise: false });
-const idlePool = { stats: () => ({ queueSize: 0 }) } as unknown as Pick<ScoringPool, 'stats'>;
+const idlePool: Pick<ScoringPool, 'queued'> = { queued: () => 0 };
 
 describe('the simulated remote-model wait', () => {
   let pool: ScoringPool;
@@ -106,7 +106,7 @@ describe('placement (adaptive)', () => {
   });
 
   it('scores inline a task the busy threads would make wait, while this event loop has room', () => {
-    const backlog = { stats: () => ({ queueSize: 3 }) } as unknown as Pick<ScoringPool, 'stats'>;
+    const backlog: Pick<ScoringPool, 'queued'> = { queued: () => 3 };
     const placement = new Placement('adaptive', backlog, { nsPerCandidate: 10, handoffNs: 50_000 });
     expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
     placement.close();
