@@ -61,6 +61,9 @@ export async function startService({ databaseUrl, workers, env = {}, execArgv = 
       DATABASE_URL: databaseUrl,
       SEED_ON_START: 'false',
       LOG_LEVEL: 'warn',
+      // The similar-titles job (the primary, ~37 s and a core at 1M users) would run beside every scenario:
+      // a scenario's service lives shorter than the job, so it never finishes and restarts each time.
+      SIMILAR_REFRESH_S: '0',
       ...env,
     },
     // LOG_LEVEL=warn hides the "service ready" line: the primary tells readiness by IPC to pm2 only, so
