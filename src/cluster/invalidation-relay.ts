@@ -82,6 +82,8 @@ export class InvalidationRelay {
   /** A WAL position read not sent yet: callers until it is sent share it (walPosition). */
   private unsentPosition: Promise<string | undefined> | undefined;
   private lastPosition: Promise<unknown> = Promise.resolve();
+  /** Called on every reseed notification, after the workers were told (the similar-titles refresher). */
+  onDatasetReplaced: () => void = () => {};
   /** Content notifications of this event-loop turn, relayed together (a bulk write sends one per title). */
   private contentBatch: ContentChange | undefined;
 
@@ -228,6 +230,7 @@ export class InvalidationRelay {
   private onDataset(version: string): void {
     this.log.info({ version }, 'data set replaced (reseed): workers reload the catalog and drop cached lists');
     void this.walPosition().then((lsn) => this.supervisor.broadcastDataset(version, lsn));
+    this.onDatasetReplaced();
   }
 
   private onBarrier(payload: string): void {

@@ -83,6 +83,7 @@ export async function runPrimary(config: Config): Promise<void> {
   // After readiness, on its own thread: the lists are background data, never a reason to wait.
   const similarity = new SimilarityRefresher({ databaseUrl, intervalS: config.SIMILAR_REFRESH_S, log });
   similarity.start();
+  relay.onDatasetReplaced = () => similarity.datasetReplaced();
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -26,6 +26,8 @@ export class SimilarityRefresher {
   private timer: NodeJS.Timeout | undefined;
   private running: { thread: SimilarityThread; done: Promise<SimilarityOutcome | undefined> } | undefined;
   private stopped = false;
+  /** The data set was replaced while a round ran (it read the old history): compute again after it. */
+  private again = false;
 
   constructor(private readonly opts: SimilarityRefresherOptions) {}
 
@@ -42,11 +44,12 @@ export class SimilarityRefresher {
    * One round now, or the running one's outcome if a round is under way. Undefined when the round failed or
    * was abandoned by stop() (both logged).
    */
-  refresh(): Promise<SimilarityOutcome | undefined> {
+  refresh(force = false): Promise<SimilarityOutcome | undefined> {
     if (this.running) return this.running.done;
     if (this.stopped) return Promise.resolve(undefined);
     const started = performance.now();
-    const thread = startSimilarityThread(this.opts.databaseUrl, { freshForS: this.opts.intervalS * FRESH_SHARE });
+    // Forced (a reseed): lists written from the old history look fresh, so freshness must not skip it.
+    const thread = startSimilarityThread(this.opts.databaseUrl, { freshForS: force ? 0 : this.opts.intervalS * FRESH_SHARE });
     const done = thread.result.then(
       (outcome) => {
         this.logOutcome(outcome);
@@ -62,9 +65,24 @@ export class SimilarityRefresher {
     this.running = { thread, done };
     void done.finally(() => {
       this.running = undefined;
-      this.schedule(this.opts.intervalS * 1000 - (performance.now() - started));
+      if (this.again) {
+        this.again = false;
+        void this.refresh(true);
+      } else {
+        this.schedule(this.opts.intervalS * 1000 - (performance.now() - started));
+      }
     });
     return done;
+  }
+
+  /**
+   * A reseed replaced the history (the dataset NOTIFY): the seed emptied the lists, so compute them now —
+   * or, if a round is running, once more after it, since it read the old history and may write it back.
+   */
+  datasetReplaced(): void {
+    if (this.stopped || this.opts.intervalS <= 0) return;
+    if (this.running) this.again = true;
+    else void this.refresh(true);
   }
 
   /** No further rounds; a running one is terminated (its transaction rolls back) and awaited. */

@@ -195,6 +195,22 @@ describe('the refresher (primary, worker thread)', () => {
     }
   });
 
+  it('recomputes at once when the data set is replaced, although the stored lists are fresh', async () => {
+    const { refresher: r, lines } = refresher();
+    const computed = () => lines.filter((l) => l.msg === 'similar titles computed').length;
+    try {
+      expect(await r.refresh()).toMatchObject({ ran: true });
+      expect(await r.refresh()).toMatchObject({ ran: false, reason: 'fresh' }); // an ordinary round skips
+      const before = await similar(103);
+      await watch({ 8: [103, 104], 9: [103, 104] });
+      r.datasetReplaced();
+      await until(async () => computed() === 2);
+      expect(await similar(103)).not.toEqual(before);
+    } finally {
+      await r.stop();
+    }
+  });
+
   it('computes at start and again every interval', async () => {
     const { refresher: r, lines } = refresher(1);
     r.start();
