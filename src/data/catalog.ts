@@ -24,6 +24,12 @@ const DATASET_SQL = `SELECT version::text AS version FROM dataset`;
 
 /** An unknown id asks for a refresh at most this often. */
 const EARLY_REFRESH_MIN_MS = 1000;
+/**
+ * Announced changes start a load at most this often: a stream of writes (an import of one title per
+ * request) then costs each worker two loads a second, not one load after another, and a change still
+ * shows within a second (this wait plus the load).
+ */
+const CHANGE_RELOAD_MIN_MS = 500;
 
 export class Catalog {
   private snapshot: CatalogSnapshot | undefined;
@@ -33,6 +39,8 @@ export class Catalog {
   private dataset: string | undefined;
   /** A change was announced while a load ran (which may have read before it): load once more after it. */
   private again = false;
+  private loadStartedAt = 0;
+  private changeTimer: NodeJS.Timeout | undefined;
   /** Called with every snapshot installed (first load, refreshes, reloads after a change). */
   onSnapshot: (snapshot: CatalogSnapshot) => void = () => {};
   /**
@@ -58,11 +66,14 @@ export class Catalog {
   /** Stops the background refresh. */
   close(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.changeTimer);
     this.timer = undefined;
+    this.changeTimer = undefined;
   }
 
   /** Reads the catalog now (shared by concurrent callers); schedules the next refresh. */
   reload(): Promise<CatalogSnapshot> {
+    if (!this.loading) this.loadStartedAt = Date.now();
     this.loading ??= (async () => {
       try {
         // Version and rows from one server (a fallback to the primary re-reads both).
@@ -82,7 +93,7 @@ export class Catalog {
         this.loading = undefined;
         if (this.again) {
           this.again = false;
-          this.reload().catch(() => {});
+          this.changed();
         } else {
           this.schedule();
         }
@@ -93,11 +104,25 @@ export class Catalog {
 
   /**
    * Titles changed (a content NOTIFY): load now, or once more after the load in flight, which may have read
-   * before the change. Changes arriving meanwhile share that one load.
+   * before the change, at most one load start every CHANGE_RELOAD_MIN_MS. Changes arriving meanwhile share
+   * that one load.
    */
   changed(): void {
-    if (this.loading) this.again = true;
-    else this.reload().catch(() => {});
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
+    const wait = this.loadStartedAt + CHANGE_RELOAD_MIN_MS - Date.now();
+    if (wait <= 0) {
+      this.reload().catch(() => {});
+      return;
+    }
+    if (this.changeTimer) return; // a load is already due: this change joins it
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = undefined;
+      this.changed();
+    }, wait);
+    this.changeTimer.unref();
   }
 
   /**

@@ -69,3 +69,25 @@ it('picks up a title added after the catalog was loaded', async () => {
   expect(candidates((await repo.userSignals(2))!, 10)).toContain(id);
   expect(candidates(after, 10)).not.toContain(id);
 });
+
+it('turns a stream of announced changes into at most two loads a second, the last change included', async () => {
+  const catalog = new Catalog(sql, 0);
+  await catalog.current();
+  let loads = 0;
+  catalog.onSnapshot = () => (loads += 1);
+  const added: number[] = [];
+  const started = Date.now();
+  for (let i = 0; i < 20; i++) {
+    const [{ id }] = await sql<{ id: number }[]>`
+      INSERT INTO content (title, genre, popularity_score) VALUES (${`Stream ${i}`}, 'drama', 0.5) RETURNING id`;
+    added.push(Number(id));
+    catalog.changed(); // what each content NOTIFY does
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const last = added.at(-1)!;
+  await expect.poll(async () => (await catalog.current()).positionOf.has(last), { timeout: 2000, interval: 20 }).toBe(true);
+  const seconds = (Date.now() - started) / 1000;
+  expect(loads).toBeLessThanOrEqual(Math.ceil(seconds * 2) + 1);
+  expect(loads).toBeGreaterThanOrEqual(2);
+  catalog.close();
+});
