@@ -29,8 +29,10 @@ beforeAll(async () => {
   server = await startServer({
     DATABASE_URL: db.url,
     WORKERS: String(WORKERS),
-    // Misses pile up: each holds a computation slot for at least 300 ms of model latency.
-    MODEL_LATENCY_MS: '300',
+    // Misses pile up: each holds a computation slot for at least 1 s of model latency, so the shedding
+    // lasts long enough for hits on fresh connections to get through the 4,096 connection attempts even on
+    // a loaded machine (at 300 ms a CI run saw 16 hits in all, none while shedding).
+    MODEL_LATENCY_MS: '1000',
     MODEL_TIMEOUT_MS: '5000',
     MAX_PENDING_COMPUTATIONS: '256',
     // Generous: an admitted miss finishes well inside it, so a 503 here can only be the capacity shed.
