@@ -10,6 +10,7 @@ import type { Audience, Candidate } from '../domain/types.js';
 import type { Catalog } from '../data/catalog.js';
 import type { ContentRepo } from '../data/content-repo.js';
 import type { RecommendationRepo } from '../data/recommendation-repo.js';
+import type { SimilarityRepo, SimilarTitles as StoredSimilar } from '../data/similarity-repo.js';
 import { round3 } from '../scoring-worker/model.js';
 import type { Visibility } from './visibility.js';
 
@@ -42,11 +43,6 @@ export interface SimilarTitles {
   generatedAt: string;
 }
 
-/** What the service needs of the similarity lists (data/similarity-repo.ts). */
-export interface SimilarityLists {
-  similarTo(contentId: number): Promise<{ similarIds: number[]; scores: number[]; computedAt: string } | null>;
-}
-
 type ContentFields = Parameters<ContentRepo['upsert']>[1];
 type BulkItems = Parameters<ContentRepo['upsertMany']>[0];
 
@@ -56,7 +52,7 @@ export interface CatalogServiceDeps {
   /** Users' watched and dismissed titles and audience (popular/latest with user_id). */
   signals: Pick<RecommendationRepo, 'userSignals'>;
   content: Pick<ContentRepo, 'byId' | 'upsert' | 'upsertMany' | 'hide'>;
-  similarity: SimilarityLists;
+  similarity: Pick<SimilarityRepo, 'similarTo'>;
   /** Tells every process of every instance which titles changed; resolves once all have applied it. */
   broadcastContent: (hidden: number[], visible: number[]) => Promise<void>;
   /** How long a title's similarity list is kept in memory, ms (it changes once per refresh). */
@@ -66,7 +62,7 @@ export interface CatalogServiceDeps {
 const SIMILAR_CACHE_ENTRIES = 10_000;
 
 export class CatalogService {
-  private readonly similarCache: LRUCache<number, { similarIds: number[]; scores: number[]; computedAt: string } | 'none'>;
+  private readonly similarCache: LRUCache<number, StoredSimilar | 'none'>;
 
   constructor(private readonly deps: CatalogServiceDeps) {
     this.similarCache = new LRUCache({ max: SIMILAR_CACHE_ENTRIES, ttl: Math.max(1, deps.similarCacheMs) });
@@ -107,14 +103,13 @@ export class CatalogService {
   async similar(contentId: number, limit: number): Promise<SimilarTitles> {
     const base = await this.title(contentId); // 404 for unknown and hidden titles
     const snapshot = await this.deps.catalog.current();
-    const { visibility } = this.deps;
     const lists = await this.similarityOf(contentId);
     const similar: SimilarTitles['similar'] = [];
     if (lists) {
       for (let k = 0; k < lists.similarIds.length && similar.length < limit; k++) {
         const id = lists.similarIds[k]!;
         const at = snapshot.positionOf.get(id);
-        if (at === undefined || id === contentId || !visibility.allows(id)) continue;
+        if (at === undefined || id === contentId || !this.shown(snapshot, at)) continue;
         similar.push({ ...itemOf(snapshot.items[at]!), score: round3(lists.scores[k]!) });
       }
       if (similar.length > 0) return { contentId, similar, source: 'co_watch', generatedAt: lists.computedAt };
@@ -123,7 +118,7 @@ export class CatalogService {
     for (let i = 0; i < snapshot.size && similar.length < limit; i++) {
       if (snapshot.genre[i] !== genre) continue;
       const c = snapshot.items[i]!;
-      if (c.id === contentId || !visibility.allows(c.id)) continue;
+      if (c.id === contentId || !this.shown(snapshot, i)) continue;
       similar.push({ ...itemOf(c), score: round3(c.popularity) });
     }
     return { contentId, similar, source: 'genre_popularity', generatedAt: new Date().toISOString() };
@@ -160,7 +155,15 @@ export class CatalogService {
     await this.deps.broadcastContent(hidden, visible);
   }
 
-  private async similarityOf(contentId: number): Promise<{ similarIds: number[]; scores: number[]; computedAt: string } | null> {
+  /**
+   * Visibility.allows for a title whose position is known: the snapshot's rules by position, and the
+   * titles hidden since (no id lookup per title of a list walk).
+   */
+  private shown(snapshot: CatalogSnapshot, position: number, audience?: Audience): boolean {
+    return availableAt(snapshot, position, audience) && !this.deps.visibility.hiddenSinceSnapshot.has(snapshot.items[position]!.id);
+  }
+
+  private async similarityOf(contentId: number): Promise<StoredSimilar | null> {
     const cached = this.similarCache.get(contentId);
     if (cached !== undefined) return cached === 'none' ? null : cached;
     const found = await this.deps.similarity.similarTo(contentId);
@@ -177,7 +180,6 @@ export class CatalogService {
     const excluded = signals ? new Set([...signals.watched, ...signals.dismissed]) : undefined;
     const audience: Audience | undefined = signals?.audience;
     const genre = query.genre === undefined ? undefined : snapshot.genreIndex.get(query.genre) ?? -1;
-    const { visibility } = this.deps;
     const { size, at } = order(snapshot);
     const items: ContentItem[] = [];
     let skip = query.offset;
@@ -186,7 +188,7 @@ export class CatalogService {
       if (genre !== undefined && snapshot.genre[i] !== genre) continue;
       const c = snapshot.items[i]!;
       if (excluded?.has(c.id)) continue;
-      if (!availableAt(snapshot, i, audience) || !visibility.allows(c.id)) continue;
+      if (!this.shown(snapshot, i, audience)) continue;
       if (skip > 0) {
         skip -= 1;
         continue;

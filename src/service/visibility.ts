@@ -46,12 +46,6 @@ export class Visibility {
     return this.hiddenSince;
   }
 
-  isHidden(contentId: number): boolean {
-    if (this.hiddenSince.has(contentId)) return true;
-    const at = this.snapshot?.positionOf.get(contentId);
-    return at !== undefined && this.snapshot!.hidden[at] === 1;
-  }
-
   /**
    * Whether the title may be shown to `audience` (undefined: to anyone, i.e. only "not hidden"). A title the
    * snapshot does not know yet (added since) is allowed unless hidden: its rules arrive with the next load.
