@@ -96,12 +96,17 @@ export const UserSchema = Type.Object({
   created_at: Type.Union([Timestamp, Type.Null()]),
 });
 
-export const ContentRecordSchema = Type.Object({
+/** What the catalog routes show of a title; a write's answer (ContentRecordSchema) adds its rules. */
+const contentItemProperties = {
   content_id: Id,
   title: Type.String(),
   genre: Type.String(),
   popularity_score: Type.Number({ minimum: 0, maximum: 1 }),
   created_at: Timestamp,
+};
+
+export const ContentRecordSchema = Type.Object({
+  ...contentItemProperties,
   hidden: Type.Boolean(),
   subscription_tier: SubscriptionTierSchema,
   countries: Type.Array(Type.String(), { description: 'empty: available in every country' }),
@@ -119,13 +124,7 @@ export const DismissalSchema = Type.Object({
 });
 
 /** A title in the catalog routes (popular, latest, one title, similar). */
-export const ContentItemSchema = Type.Object({
-  content_id: Id,
-  title: Type.String(),
-  genre: Type.String(),
-  popularity_score: Type.Number({ minimum: 0, maximum: 1 }),
-  created_at: Timestamp,
-});
+export const ContentItemSchema = Type.Object(contentItemProperties);
 
 export const ContentListResponseSchema = Type.Object({
   items: Type.Array(ContentItemSchema, { maxItems: 100 }),
