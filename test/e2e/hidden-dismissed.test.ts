@@ -54,6 +54,11 @@ it('never serves a hidden title, nor a dismissed one to its user, after the writ
   const hides: { contentId: number; acked: number }[] = [];
   const dismissals: { userId: number; contentId: number; acked: number }[] = [];
   let writing = true;
+  // Writers pace themselves on the readers, so every write has reads around it however fast this machine
+  // is today (a CI run on a loaded machine finished the writes after only 263 reads).
+  const readsReach = async (n: number) => {
+    while (reads.length < n) await new Promise((resolve) => setTimeout(resolve, 2));
+  };
 
   const paths = (): [string, number | undefined] => {
     const userId = pick(users);
@@ -80,6 +85,7 @@ it('never serves a hidden title, nor a dismissed one to its user, after the writ
   };
   const hider = async () => {
     for (let i = 0; i < 12; i++) {
+      await readsReach(30 * (i + 1));
       const popular = await server.get('/content/popular?limit=1', true);
       const contentId = popular.json.items[0].content_id as number;
       const r = await server.request('DELETE', `/content/${contentId}`, { fresh: true });
@@ -89,6 +95,7 @@ it('never serves a hidden title, nor a dismissed one to its user, after the writ
   };
   const dismisser = async () => {
     for (let i = 0; i < 25; i++) {
+      await readsReach(15 * (i + 1));
       const userId = pick(users);
       const top = await server.get(`/users/${userId}/recommendations?limit=1`, true);
       const contentId = top.json.recommendations[0]?.content_id as number | undefined;
@@ -100,7 +107,10 @@ it('never serves a hidden title, nor a dismissed one to its user, after the writ
     }
   };
   await Promise.all([
-    Promise.all([hider(), dismisser()]).then(() => (writing = false)),
+    Promise.all([hider(), dismisser()]).then(async () => {
+      await readsReach(reads.length + 60); // reads after the last acknowledgement too
+      writing = false;
+    }),
     reader(true), reader(true), reader(false), reader(false), reader(true), reader(false),
   ]);
 
