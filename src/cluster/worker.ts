@@ -278,7 +278,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   // the placement rule's two costs measured on it before this worker takes traffic.
   const snapshot = await repo.catalog.current().catch((err: Error) => void log.warn({ err: err.message }, 'catalog not loaded yet'));
   if (snapshot && config.SCORING_MODE === 'adaptive' && !stopping) {
-    const sample = scoringTask({ userId: 0, catalog: snapshot, recent: [], watched: [], dismissed: [], audience: { tier: 2, country: null } }, { pool: 0, keep: 50, nowMs: Date.now(), noise: false });
+    const sample = scoringTask({ userId: 0, catalog: snapshot, recent: [], watched: [], dismissed: [], audience: { tier: 2, country: null } }, { pool: 0, keep: 50, nowMs: Date.now(), noise: config.MODEL_NOISE });
     await calibrate(pool, sample).then(
       (measured) => Object.assign(placement.costs, measured),
       (err: Error) => log.warn({ err: err.message }, 'scoring costs not measured: using defaults'),
