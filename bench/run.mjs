@@ -23,6 +23,7 @@
  *   BENCH_ENV         extra service settings for every scenario, `NAME=value,NAME=value` (a scenario's
  *                     own settings win), e.g. BENCH_ENV=DB_POOL_SIZE=4
  *   BENCH_PROBE_RATE  big-catalog: offer the hot probe at this rate (req/s) instead of saturating it
+ *   BENCH_SCORING_THREADS big-catalog: SCORING_THREADS of every row (default 1 at WORKERS=1, else the service's)
  *   BENCH_SCORING_RATE offered rate of the big-catalog scoring load (default 300 req/s; big-catalog-full:
  *                     BENCH_SCORING_RATE_FULL, default a tenth of it, for 10× the candidates per miss)
  *   BENCH_URL         measure a running service instead of starting one per scenario (its configuration
@@ -37,8 +38,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { BENCH_DATA_DIR, benchPostgres, ensureDataset, ROOT } from './lib/pg.mjs';
-import { distinctUsers, GENERATOR, load, userMix, WRK_VERSION } from './lib/load.mjs';
-import { clusterRss, cpuDelta, machineBusy, postmasterPid, procStat, treeCpu } from './lib/proc.mjs';
+import { distinctUsers, GENERATOR, load, userMix, VEGETA, WRK_VERSION } from './lib/load.mjs';
+import { VEGETA_VERSION } from './lib/vegeta.mjs';
+import { clusterRss, cpuDelta, eventLoopCpu, machineBusy, postmasterPid, procStat, treeCpu } from './lib/proc.mjs';
 import { get, perWorker, scrape, startCeiling, startRedis, startService, sum } from './lib/service.mjs';
 import { formatSummary, summarize } from './profile-summary.mjs';
 
@@ -97,15 +99,18 @@ let pgServer;
 async function measured(target, fn) {
   const pgPid = pgServer?.pid;
   const s0 = treeCpu(target?.pid);
+  const l0 = eventLoopCpu(target?.pid);
   const p0 = treeCpu(pgPid);
   const m0 = machineBusy();
   const result = await fn();
   const s1 = treeCpu(target?.pid);
+  const l1 = eventLoopCpu(target?.pid);
   const p1 = treeCpu(pgPid);
   const m1 = machineBusy();
   const list = Array.isArray(result) ? result : [result];
   const cpu = {
     svc: cpuDelta(s0, s1),
+    loop: cpuDelta(l0, l1),
     pg: cpuDelta(p0, p1),
     machine: cpuDelta(m0, m1),
     requests: list.reduce((a, r) => a + r.total, 0),
@@ -126,6 +131,8 @@ function row(scenario, connections, r, extra = {}) {
   const flags = [];
   if (cpu) {
     entry.svcCores = cpu.svc?.cores;
+    entry.loopCores = cpu.loop?.cores;
+    entry.loopCpuSeconds = cpu.loop?.seconds;
     entry.svcCpuMsPer1k = cpu.svc && cpu.requests > 0 ? (1000 * cpu.svc.seconds) / (cpu.requests / 1000) : undefined;
     entry.pgCores = cpu.pg?.cores;
     // Everything else on the machine: other engineers' work, redis-server, the bench's own thread.
@@ -164,7 +171,7 @@ async function main() {
   const startedAt = new Date();
   const machine = {
     nproc: NPROC, cpu: cpuModel(), memGiB: Math.round(os.totalmem() / 2 ** 30), loadStart: loadavg(), node: process.version,
-    generator: GENERATOR, wrk: WRK_VERSION,
+    generator: GENERATOR, wrk: WRK_VERSION, rateGenerator: VEGETA ? `vegeta ${VEGETA_VERSION}` : 'autocannon (bursts: see bench/lib/vegeta.mjs)',
   };
   log(`bench: ${machine.nproc} cores (${machine.cpu}), load ${machine.loadStart}; scenarios ${[...selected].join(',')}; ${DURATION} s each; generator ${GENERATOR}${GENERATOR === 'wrk' ? ` ${WRK_VERSION}` : ''}`);
 
@@ -477,6 +484,8 @@ const SCORING_RATE = Number(process.env.BENCH_SCORING_RATE || 300);
  * at a fixed rate below saturation the probe measures what a hit costs while scoring runs beside it.
  */
 const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE || 0);
+/** BENCH_SCORING_THREADS: SCORING_THREADS of every big-catalog row (default 1 at WORKERS=1, else the service's default). */
+const BIG_THREADS = Number(process.env.BENCH_SCORING_THREADS || 0);
 const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max(1, Math.round(SCORING_RATE / 10)));
 async function bigCatalog({ workers, inline, slot, full = false }) {
   // The pool rows run the default adaptive placement: at 10k+ candidates per miss it sends them to the pool
@@ -488,9 +497,10 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
     MODEL_LATENCY_MS: '0',
     MODEL_FAILURE_RATE: '0',
     SCORING_MODE: inline ? 'inline' : 'adaptive',
-    ...(workers === 1 ? { SCORING_THREADS: '1' } : {}),
+    ...(BIG_THREADS > 0 ? { SCORING_THREADS: String(BIG_THREADS) } : workers === 1 ? { SCORING_THREADS: '1' } : {}),
   };
-  const label = `big-catalog${full ? '-full' : ''} ${mode}, WORKERS=${workers}${workers === 1 ? ', SCORING_THREADS=1' : ''}`;
+  const threads = BIG_THREADS > 0 ? BIG_THREADS : workers === 1 ? 1 : 0;
+  const label = `big-catalog${full ? '-full' : ''} ${mode}, WORKERS=${workers}${threads > 0 ? `, SCORING_THREADS=${threads}` : ''}`;
   const candidates = full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
   await service(`big-catalog${full ? '-full' : ''}-${mode}-w${workers}`, env, async (svc) => {
     const mix = userMix(HOT_USERS, HOT_LIMITS);
@@ -514,8 +524,14 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
     const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
     const onPool = delta(before, after, 'scoring_tasks_total', { place: 'pool' });
     const onLoop = delta(before, after, 'scoring_tasks_total', { place: 'inline' });
+    // What each miss cost the event loops (main threads only): during minus the probe's own share, which at a
+    // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
+    const loop = scoring.cpu.loop;
+    const perMiss = PROBE_RATE > 0 && loop && alone.cpu.loop ? ((loop.seconds - alone.cpu.loop.cores * loop.wall) * 1000) / Math.max(1, scoring.total) : undefined;
+    const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**` : ''}` : '';
     row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
-      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}`,
+      eventLoopMsPerMiss: perMiss,
+      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,

@@ -3,6 +3,8 @@
  *
  * - wrk (bench/lib/wrk.mjs) when it is on PATH, for every load that is a fixed list of requests or distinct
  *   users: a C client in its own process, 2 threads;
+ * - vegeta (bench/lib/vegeta.mjs) for an offered rate (`overallRate`) when it is on PATH or Go can build it:
+ *   requests spread evenly over each second (autocannon's rate sends each second's budget in a burst);
  * - autocannon otherwise, or for loads that need what wrk cannot do here: an offered rate (`overallRate`), a
  *   request count (`amount`), or per-response JavaScript (`onResponse`, a custom `setupRequest`). It runs with
  *   2 worker threads (`workers`) unless the load needs its callbacks to share state with the bench's own
@@ -14,6 +16,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { VEGETA, vegetaLoad } from './vegeta.mjs';
 import { WRK, wrkLoad } from './wrk.mjs';
 
 const FORCED = process.env.BENCH_GENERATOR?.trim().toLowerCase() || undefined;
@@ -22,6 +25,7 @@ if (FORCED === 'wrk' && !WRK) throw new Error('BENCH_GENERATOR=wrk, but wrk is n
 /** The generator of every load wrk can run: 'wrk' or 'autocannon'. */
 export const GENERATOR = FORCED ?? (WRK ? 'wrk' : 'autocannon');
 export const WRK_VERSION = WRK?.version;
+export { VEGETA };
 /** Worker threads of autocannon runs that allow them. */
 const AUTOCANNON_WORKERS = 2;
 const DISTINCT_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'distinct-users.cjs');
@@ -63,6 +67,7 @@ function needsAutocannon({ amount, overallRate, requests }) {
  */
 export function load(opts) {
   const why = needsAutocannon(opts);
+  if (why === 'overallRate' && VEGETA && !opts.requests.some((r) => typeof r.onResponse === 'function')) return vegetaLoad(opts);
   if (GENERATOR === 'wrk' && !why) {
     const distinct = opts.requests[0].distinct;
     return wrkLoad({ ...opts, distinct });

@@ -145,3 +145,24 @@ export function machineBusy() {
     return undefined;
   }
 }
+
+/**
+ * CPU seconds of the HTTP workers' main threads only (the event loops): /proc/<pid>/task/<pid>/stat of each
+ * direct child of `primary`, whose tid equals its pid. Scoring threads, GC helpers and libuv's pool are
+ * left out, so the difference of two readings is what the load cost the event loops themselves.
+ */
+export function eventLoopCpu(primary) {
+  if (!HAS_PROC || !primary) return undefined;
+  const workers = [...allStats().values()].filter((s) => s.ppid === primary).map((s) => s.pid);
+  let seconds = 0;
+  for (const pid of workers) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      seconds += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    } catch {
+      // the worker exited between the scan and the read
+    }
+  }
+  return { seconds, processes: workers.length, at: performance.now() };
+}
