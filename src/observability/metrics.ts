@@ -47,6 +47,7 @@ export interface PlacementGauges {
   inlineUpTo: number;
   handoffNs: number;
   nsPerCandidate: number;
+  poolWaitNs: number;
 }
 
 /** Where scrape-time gauges read from; unset sources report nothing. */
@@ -376,6 +377,10 @@ export function createMetrics(workerLabel: string): Metrics {
   workerGauge('scoring_handoff_seconds', 'Measured event-loop cost of one scoring-thread round trip', () => {
     const p = sources.placement?.();
     return p && p.handoffNs / 1e9;
+  });
+  workerGauge('scoring_pool_wait_estimate_seconds', 'Placement rule: measured wall time a pool task spends outside its thread (hand-off, wake-ups, queue)', () => {
+    const p = sources.placement?.();
+    return p && p.poolWaitNs / 1e9;
   });
   workerGauge('scoring_inline_seconds_per_candidate', 'Measured event-loop cost of scoring one candidate inline', () => {
     const p = sources.placement?.();

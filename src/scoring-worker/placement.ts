@@ -1,14 +1,20 @@
 /**
  * Where a scoring task runs: on the HTTP worker's event loop (inline) or on a Piscina thread. A thread
  * hop costs the event loop a fixed amount (structured clone, postMessage, Piscina's bookkeeping, the
- * reply); scoring costs it time per candidate. Both are measured on this machine, not assumed:
- * `calibrate` times them once at start-up and every inline task refines the per-candidate cost.
+ * reply) and costs the task wall time outside its thread (the hand-off, waking an idle thread and then
+ * this loop, any queue); scoring inline costs the event loop time per candidate. All three are measured on
+ * this machine, not assumed: `calibrate` times them once at start-up, every inline task refines the
+ * per-candidate cost and every pool task the wait.
  *
  * Rule (mode "adaptive"):
  * 1. a task cheaper to score than to hand off runs inline (the seed's 100 candidates: always);
- * 2. otherwise it goes to the pool, unless every thread is busy with a backlog waiting while this event
- *    loop has room (utilization under half): then inline finishes it sooner and costs nobody;
- * 3. the pool's own bound (SCORING_QUEUE_MAX) still sheds the rest to the popularity fallback.
+ * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
+ *    than scoring it here blocks the loop runs inline: the pool would add latency to the task and take
+ *    less off the loop than it costs (10k candidates on a 2-core VM: 0.6 ms of scoring against ~1 ms of
+ *    wait). The expected wait is the measured one plus the queue ahead of it. One such task in
+ *    POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine;
+ * 3. otherwise the pool (a busy loop always hands off), whose own bound (SCORING_QUEUE_MAX) sheds the
+ *    rest to the popularity fallback.
  */
 import { performance } from 'node:perf_hooks';
 import type { ScoringTask } from '../domain/types.js';
@@ -21,8 +27,12 @@ export type Place = 'inline' | 'pool';
 /** Event-loop utilization under which an idle-enough loop may take a task the threads have no room for. */
 const LOOP_HAS_ROOM = 0.5;
 const LOOP_SAMPLE_MS = 250;
-/** Weight of a new inline measurement in the per-candidate cost (exponential moving average). */
+/** Weight of a new measurement in the per-candidate cost and the pool wait (exponential moving averages). */
 const EWMA = 0.05;
+/** Rule 2 sends one task in this many to the pool anyway, to keep measuring the pool's wait. */
+const POOL_SAMPLE_EVERY = 32;
+/** Sequential one-candidate round trips timed for the initial pool wait. */
+const WAIT_TRIPS = 16;
 /** Inline tasks smaller than this are not timed: the clock's resolution would dominate. */
 const MIN_TIMED_CANDIDATES = 2_000;
 /** Each calibration phase (warm-up, measurement) runs at least this long. */
@@ -49,15 +59,24 @@ export interface Costs {
   nsPerCandidate: number;
   /** Event-loop time one pool round trip costs, ns (independent of the task's size: the catalog is shared). */
   handoffNs: number;
+  /** Wall time a pool task spends outside its thread (hand-off, wake-ups, queue), ns; 0 until measured. */
+  poolWaitNs: number;
+}
+
+/** What the rule asks the pool: its queue length (cheap) and its thread count. */
+export interface PoolLoad {
+  queued(): number;
+  readonly threads?: number;
 }
 
 export class Placement {
   private loopUtilization = 0;
+  private sinceSampled = 0;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly mode: ScoringMode,
-    private readonly pool: Pick<ScoringPool, 'queued'>,
+    private readonly pool: PoolLoad,
     readonly costs: Costs,
     /** Counts each decision (the scoring_tasks_total counters). */
     private readonly placed: Record<Place, { inc(): void }> = { inline: { inc() {} }, pool: { inc() {} } },
@@ -89,24 +108,36 @@ export class Placement {
     this.costs.nsPerCandidate += EWMA * ((ms * 1e6) / candidates - this.costs.nsPerCandidate);
   }
 
+  /** A pool task waited `seconds` outside its thread: refine the pool wait. */
+  timedPool(seconds: number): void {
+    this.costs.poolWaitNs += EWMA * (seconds * 1e9 - this.costs.poolWaitNs);
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
 
   private decide(task: ScoringTask): Place {
     if (this.mode !== 'adaptive') return this.mode;
-    if (taskSize(task) * this.costs.nsPerCandidate <= this.costs.handoffNs) return 'inline';
+    const inlineNs = taskSize(task) * this.costs.nsPerCandidate;
+    if (inlineNs <= this.costs.handoffNs) return 'inline';
+    if (this.loopUtilization >= LOOP_HAS_ROOM) return 'pool';
     // queued(), not stats(): a profile at 100 pool-sized misses/s found stats() (Piscina summarizing its
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.
-    if (this.pool.queued() > 0 && this.loopUtilization < LOOP_HAS_ROOM) return 'inline';
+    // Each queued task is taken to cost what this one does.
+    const expectedWaitNs = this.costs.poolWaitNs + (this.pool.queued() * inlineNs) / Math.max(1, this.pool.threads ?? 1);
+    if (inlineNs > expectedWaitNs) return 'pool';
+    if (++this.sinceSampled < POOL_SAMPLE_EVERY) return 'inline';
+    this.sinceSampled = 0;
     return 'pool';
   }
 }
 
 /**
- * Measures both costs on this machine with the real catalog, before the worker takes traffic: scoring
- * the whole catalog inline (after a warm-up run, so the JIT has compiled it), and the event-loop time of
- * pool round trips of one-candidate tasks (event-loop utilization while nothing else runs).
+ * Measures the three costs on this machine with the real catalog, before the worker takes traffic: scoring
+ * the whole catalog inline (after a warm-up run, so the JIT has compiled it), the event-loop time of pool
+ * round trips of one-candidate tasks (event-loop utilization while nothing else runs), and the wall time
+ * of such trips made one at a time after a pause (both threads idle, as for a lone miss).
  */
 export async function calibrate(pool: Pick<ScoringPool, 'run'>, sample: ScoringTask): Promise<Costs> {
   // The per-candidate cost is a marginal cost: on a small catalog the fixed cost of one call (keeping 50)
@@ -136,5 +167,16 @@ export async function calibrate(pool: Pick<ScoringPool, 'run'>, sample: ScoringT
   for (let i = 0; i < trips; i += 8) await Promise.all(Array.from({ length: 8 }, () => pool.run(tiny)));
   const { active } = performance.eventLoopUtilization(before);
   // active counts this loop's busy ms during the trips; one-candidate scoring itself is on the threads.
-  return { nsPerCandidate, handoffNs: (active * 1e6) / trips };
+  const handoffNs = (active * 1e6) / trips;
+  // One trip at a time, as a lone miss makes it: the thread and this loop both wake from idle. The median
+  // wall time of a one-candidate trip is the wait (its scoring takes microseconds).
+  const walls: number[] = [];
+  for (let i = 0; i < WAIT_TRIPS; i++) {
+    const started = performance.now();
+    await pool.run(tiny);
+    walls.push((performance.now() - started) * 1e6);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  walls.sort((a, b) => a - b);
+  return { nsPerCandidate, handoffNs, poolWaitNs: walls[walls.length >> 1]! };
 }

@@ -46,6 +46,8 @@ export interface ScoringPool {
    * `utilization` makes Piscina summarize its run-time histogram (mean, stddev, 20 percentiles).
    */
   queued(): number;
+  /** Threads in the pool (fixed for its life). */
+  readonly threads: number;
   close(): Promise<void>;
   stats(): ScoringPoolStats;
 }
@@ -92,6 +94,7 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   return {
     run,
     queued: () => pool.queueSize,
+    threads,
     close: () => {
       closed = true;
       return pool.close();

@@ -40,7 +40,7 @@ it('opens on failures, skips the model while open, and closes through a successf
   pool = createScoringPool({ threads: 1, maxQueue: 100 });
   // The simulated remote model: its failure rate is changed below, as an outage and a recovery.
   const remote = { latencyMinMs: 0, latencyMaxMs: 0, failureRate: 1 };
-  const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+  const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1, poolWaitNs: 0 });
   const scorer = createScorer(remote, pool, placement);
   let modelCalls = 0;
   const states: string[] = [];

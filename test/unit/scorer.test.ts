@@ -45,7 +45,7 @@ describe('the simulated remote-model wait', () => {
   afterAll(() => pool.close());
 
   it('holds no scoring thread: hundreds of calls wait at once, none of them on the pool', async () => {
-    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1, poolWaitNs: 0 });
     const score = createScorer({ latencyMinMs: 150, latencyMaxMs: 150, failureRate: 0 }, pool, placement);
     const calls = Array.from({ length: 400 }, () => score(taskOn()));
     await new Promise((r) => setTimeout(r, 50));
@@ -58,7 +58,7 @@ describe('the simulated remote-model wait', () => {
   });
 
   it('fails with ModelError "failure" at the configured rate, before any scoring', async () => {
-    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1, poolWaitNs: 0 });
     const score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 1 }, pool, placement);
     const completed = pool.stats().completed;
     const err = await score(taskOn()).catch((e: unknown) => e);
@@ -72,7 +72,7 @@ describe('the simulated remote-model wait', () => {
 describe('a full scoring queue', () => {
   it('refuses the overflow with ModelError "rejected" (the breaker\'s overload, answered by the fallback)', async () => {
     const pool = createScoringPool({ threads: 1, maxQueue: 1 });
-    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1 });
+    const placement = new Placement('pool', pool, { nsPerCandidate: 1, handoffNs: 1, poolWaitNs: 0 });
     try {
       await pool.run(taskOn()); // the thread is up
       const score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 }, pool, placement);
@@ -95,7 +95,7 @@ describe('placement (adaptive)', () => {
     const placed = { inline: 0, pool: 0 };
     const counters = { inline: { inc: () => (placed.inline += 1) }, pool: { inc: () => (placed.pool += 1) } };
     // 10 ns per candidate, 50 µs per hand-off: up to 5,000 candidates inline.
-    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 10, handoffNs: 50_000 }, counters);
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 10, handoffNs: 50_000, poolWaitNs: 0 }, counters);
     expect(placement.inlineUpTo).toBe(5_000);
     expect(placement.choose(taskOn(small, 100))).toBe('inline');
     expect(placement.choose(taskOn(large, 4_000))).toBe('inline');
@@ -106,21 +106,39 @@ describe('placement (adaptive)', () => {
   });
 
   it('scores inline a task the busy threads would make wait, while this event loop has room', () => {
-    const backlog: Pick<ScoringPool, 'queued'> = { queued: () => 3 };
-    const placement = new Placement('adaptive', backlog, { nsPerCandidate: 10, handoffNs: 50_000 });
+    const backlog = { queued: () => 3, threads: 1 };
+    const placement = new Placement('adaptive', backlog, { nsPerCandidate: 10, handoffNs: 50_000, poolWaitNs: 0 });
     expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
+    // Two threads drain the same queue twice as fast: 3 × 100 µs / 2 still exceeds the task's 100 µs.
+    const twoThreads = new Placement('adaptive', { queued: () => 3, threads: 2 }, { nsPerCandidate: 10, handoffNs: 50_000, poolWaitNs: 0 });
+    expect(twoThreads.choose(taskOn(large, 10_000))).toBe('inline');
+    placement.close();
+    twoThreads.close();
+  });
+
+  it('scores inline a task the pool would make wait longer than scoring it blocks the loop, sampling the pool now and then', () => {
+    // 10k candidates at 60 ns: 0.6 ms inline; an idle pool measured at 1 ms of wait (wake-ups, hand-off).
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000 });
+    const places = Array.from({ length: 64 }, () => placement.choose(taskOn(large, 10_000)));
+    expect(places.filter((p) => p === 'pool')).toHaveLength(2); // one in 32 keeps the wait measured
+    // The whole catalog (50k candidates: 3 ms) is worth the wait.
+    expect(placement.choose(taskOn(large, 0))).toBe('pool');
+    // Pool tasks that waited 0.1 ms bring the estimate down: the 10k task goes to the pool again.
+    for (let i = 0; i < 200; i++) placement.timedPool(0.000_1);
+    expect(placement.costs.poolWaitNs).toBeLessThan(200_000);
+    expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
     placement.close();
   });
 
   it('obeys a fixed mode whatever the costs', () => {
-    const pool = new Placement('pool', idlePool, { nsPerCandidate: 10, handoffNs: 1e9 });
-    const inline = new Placement('inline', idlePool, { nsPerCandidate: 1e6, handoffNs: 1 });
+    const pool = new Placement('pool', idlePool, { nsPerCandidate: 10, handoffNs: 1e9, poolWaitNs: 0 });
+    const inline = new Placement('inline', idlePool, { nsPerCandidate: 1e6, handoffNs: 1, poolWaitNs: 0 });
     expect(pool.choose(taskOn())).toBe('pool');
     expect(inline.choose(taskOn(large, 0))).toBe('inline');
   });
 
   it('refines the per-candidate cost from timed inline tasks', () => {
-    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 10, handoffNs: 50_000 });
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 10, handoffNs: 50_000, poolWaitNs: 0 });
     for (let i = 0; i < 200; i++) placement.timedInline(10_000, 1); // 100 ns per candidate measured
     expect(placement.costs.nsPerCandidate).toBeGreaterThan(90);
     expect(placement.inlineUpTo).toBeLessThan(600);
@@ -132,7 +150,8 @@ describe('placement (adaptive)', () => {
       const costs = await calibrate(pool, taskOn(large, 0));
       expect(costs.nsPerCandidate).toBeGreaterThan(0);
       expect(costs.handoffNs).toBeGreaterThan(0);
-      expect(Number.isFinite(costs.nsPerCandidate) && Number.isFinite(costs.handoffNs)).toBe(true);
+      expect(costs.poolWaitNs).toBeGreaterThan(0);
+      expect(Number.isFinite(costs.nsPerCandidate) && Number.isFinite(costs.handoffNs) && Number.isFinite(costs.poolWaitNs)).toBe(true);
     } finally {
       await pool.close();
     }
