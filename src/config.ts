@@ -88,7 +88,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   SCORING_THREADS: { kind: 'int', default: '1', doc: 'Piscina scoring threads per HTTP worker' },
   SCORING_QUEUE_MAX: { kind: 'int', default: '1024', doc: 'scoring tasks that may wait for a thread per worker; beyond it the model is skipped (fallback)' },
   SCORING_THREAD_NICE: { kind: 'int', default: '10', doc: 'OS niceness added to the scoring threads: on busy cores the HTTP event loops run first; 0 = same priority' },
-  SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or when the threads are backed up and the event loop has room; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see Performance)' },
+  SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or, while the event loop has room, less than it would wait on the pool; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see Performance)' },
   DATABASE_URL: { kind: 'string', doc: 'PostgreSQL URL; unset = start an embedded PostgreSQL under DATA_DIR' },
   DB_POOL_SIZE: { kind: 'int', default: '20', doc: 'PostgreSQL connections per HTTP worker' },
   DATABASE_REPLICA_URLS: { kind: 'string', doc: 'comma-separated PostgreSQL URLs of streaming replicas: request-path reads go to one that has replayed the user\'s last write, else to the primary; unset = every read on the primary' },

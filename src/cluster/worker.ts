@@ -90,10 +90,10 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     maxQueue: config.SCORING_QUEUE_MAX,
     niceIncrement: config.SCORING_THREAD_NICE,
     onError: (err) => log.error({ err }, 'scoring pool error'),
-    onTimings: (wait, run) => {
+    onTimings: (wait, run, loopBusy) => {
       metrics.scoring.wait.observe(wait);
       metrics.scoring.run.observe(run);
-      placement.timedPool(wait);
+      placement.timedPool(wait, loopBusy);
     },
   });
   metrics.sources.scoringPool = () => pool.stats();

@@ -22,8 +22,13 @@ export interface ScoringPoolOptions {
    * event loop). 0 = same priority.
    */
   niceIncrement?: number;
-  /** Per completed task: seconds outside the thread (queue + hand-off) and on it. Called synchronously. */
-  onTimings?: (waitSeconds: number, runSeconds: number) => void;
+  /**
+   * Per completed task: seconds outside the thread (queue + hand-off) and on it, and how many of the
+   * seconds in flight this event loop itself was busy (its reply can only be taken when the loop is free,
+   * so part of the wait is the loop's own work, which an inline task would not have waited for). Called
+   * synchronously.
+   */
+  onTimings?: (waitSeconds: number, runSeconds: number, loopBusySeconds: number) => void;
 }
 
 export interface ScoringPoolStats {
@@ -78,12 +83,16 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   const run = async (task: ScoringTask): Promise<Ranking> => {
     if (closed) throw new ModelError('rejected', 'scoring pool is closed');
     const submitted = performance.now();
+    const loopBefore = onTimings ? performance.eventLoopUtilization() : undefined;
     inFlight += 1;
     try {
       // The catalog columns are shared memory: posting them copies nothing.
       const { positions, scores, runMs } = await pool.run(task);
       // The thread measured its own run time; everything else since submission was queue and hand-off.
-      onTimings?.(Math.max(0, performance.now() - submitted - runMs) / 1000, runMs / 1000);
+      if (onTimings) {
+        const loopBusyMs = performance.eventLoopUtilization(loopBefore).active;
+        onTimings(Math.max(0, performance.now() - submitted - runMs) / 1000, runMs / 1000, loopBusyMs / 1000);
+      }
       return { positions, scores };
     } catch (err) {
       throw toModelError(err);

@@ -154,4 +154,22 @@ describe('scoring pool timings and stats', () => {
       await pool.close();
     }
   });
+
+  it('reports how long this event loop was busy while a task was in flight (its reply waited for it)', async () => {
+    const timings: number[][] = [];
+    const pool = createScoringPool({ threads: 1, maxQueue: 10, onTimings: (wait, run, loopBusy) => timings.push([wait, run, loopBusy]) });
+    try {
+      await pool.run(task()); // the thread is up
+      timings.length = 0;
+      const done = pool.run(task());
+      const until = performance.now() + 30;
+      while (performance.now() < until); // this loop is busy for 30 ms while the thread answers
+      await done;
+      const [wait, , loopBusy] = timings[0]!;
+      expect(loopBusy).toBeGreaterThanOrEqual(0.029);
+      expect(wait).toBeGreaterThanOrEqual(loopBusy! - 0.005); // the reply could only be taken afterwards
+    } finally {
+      await pool.close();
+    }
+  });
 });
