@@ -528,10 +528,17 @@ async function bigCatalog({ workers, inline, slot, full = false }) {
     // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
     const loop = scoring.cpu.loop;
     const perMiss = PROBE_RATE > 0 && loop && alone.cpu.loop ? ((loop.seconds - alone.cpu.loop.cores * loop.wall) * 1000) / Math.max(1, scoring.total) : undefined;
+    // Where a pool task's time went (means over the window): outside its thread (queue, hand-off, wake-ups,
+    // this loop being busy) and on it; and the placement rule's wait estimate at the end (worst worker).
+    const poolTasks = delta(before, after, 'scoring_task_wait_seconds_count');
+    const waitMs = poolTasks > 0 ? (1000 * delta(before, after, 'scoring_task_wait_seconds_sum')) / poolTasks : NaN;
+    const runMs = poolTasks > 0 ? (1000 * delta(before, after, 'scoring_task_run_seconds_sum')) / poolTasks : NaN;
+    const estimateMs = Math.max(0, ...Object.values(perWorker(after, 'scoring_pool_wait_estimate_seconds'))) * 1000;
+    const poolNote = poolTasks > 0 ? `; pool tasks: ${ms(waitMs)} ms outside the thread, ${ms(runMs)} ms on it (means); rule's wait estimate ${ms(estimateMs)} ms` : '';
     const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**` : ''}` : '';
     row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
       eventLoopMsPerMiss: perMiss,
-      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}`,
+      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,
