@@ -3,7 +3,7 @@
  * bench leaves the columns empty). Used for the load generator, the service (primary + cluster workers,
  * their threads included: a process's stat sums its threads), the ceiling server and PostgreSQL.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const HAS_PROC = (() => {
@@ -30,10 +30,15 @@ export const CLK_TCK = (() => {
  * field may hold spaces and parentheses, so fields are counted from the last ')'.
  */
 export function procStat(pid) {
+  return readStat(`/proc/${pid}/stat`, pid);
+}
+
+/** A stat file of the procStat() format: a process's, or one thread's (/proc/<pid>/task/<tid>/stat). */
+function readStat(file, pid) {
   if (!HAS_PROC) return undefined;
   let text;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
@@ -155,14 +160,45 @@ export function eventLoopCpu(primary) {
   if (!HAS_PROC || !primary) return undefined;
   const workers = [...allStats().values()].filter((s) => s.ppid === primary).map((s) => s.pid);
   let seconds = 0;
-  for (const pid of workers) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      seconds += (Number(f[11]) + Number(f[12])) / CLK_TCK;
-    } catch {
-      // the worker exited between the scan and the read
-    }
-  }
+  // A worker that exited between the scan and the read has no stat: it adds nothing.
+  for (const pid of workers) seconds += readStat(`/proc/${pid}/task/${pid}/stat`, pid)?.self ?? 0;
   return { seconds, processes: workers.length, at: performance.now() };
+}
+
+let generatorsInFlight = 0;
+const reapedCpu = () => procStat('self')?.children;
+
+/**
+ * Runs a load generator (wrk, vegeta) as a child process to its end and measures its CPU: read from
+ * /proc/<pid>/stat while it runs and, exactly, from this process's cutime/cstime once it has been reaped —
+ * unless another generator ran meanwhile (one count for every kind: their reaped CPU lands in the same
+ * field). Resolves { code, stdout, stderr, wall (s), cpuSeconds, exact }.
+ */
+export async function runGenerator(bin, args) {
+  generatorsInFlight += 1;
+  const alone = generatorsInFlight === 1;
+  const reapedBefore = reapedCpu();
+  const started = performance.now();
+  let stdout = '';
+  let stderr = '';
+  let lastSample; // CPU seconds of the child, last reading before it exited
+  try {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const sampler = setInterval(() => {
+      const s = procStat(child.pid);
+      if (s && s.state !== 'Z') lastSample = s.self;
+    }, 100);
+    const code = await new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (c, signal) => resolve(c ?? signal));
+    }).finally(() => clearInterval(sampler));
+    const wall = (performance.now() - started) / 1000;
+    const reaped = alone && generatorsInFlight === 1 && reapedBefore !== undefined ? reapedCpu() - reapedBefore : undefined;
+    const cpuSeconds = reaped !== undefined && reaped >= (lastSample ?? 0) ? reaped : lastSample;
+    return { code, stdout, stderr, wall, cpuSeconds, exact: cpuSeconds !== undefined && cpuSeconds === reaped };
+  } finally {
+    generatorsInFlight -= 1;
+  }
 }

@@ -7,15 +7,15 @@
  *
  * vegeta is found on PATH or in bench/.bin; when it is absent and Go is installed it is built there once
  * (`go install`, the pinned version below). Without either, rate loads stay on autocannon and say so.
- * Latencies are vegeta's (from the moment each request was sent, ns resolution); generator CPU is read as
- * for wrk: /proc/<pid>/stat while it runs, the bench's cutime once it has been reaped.
+ * Latencies are vegeta's (from the moment each request was sent, ns resolution); generator CPU as for wrk
+ * (runGenerator in proc.mjs).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { procStat } from './proc.mjs';
+import { runGenerator } from './proc.mjs';
 
 const MODULE = 'github.com/tsenart/vegeta/v12';
 export const VEGETA_VERSION = 'v12.13.0';
@@ -43,9 +43,6 @@ export const VEGETA = (() => {
   return works(local) ? local : undefined;
 })();
 
-let inFlight = 0;
-const childCpu = () => procStat('self')?.children;
-
 /** vegeta's http target format: one "METHOD url" line per request, cycled in order. */
 function targets(url, requests) {
   const base = url.replace(/\/$/, '');
@@ -70,26 +67,8 @@ export async function vegetaLoad({ url, duration, requests, overallRate, timeout
     'attack', `-rate=${Math.round(overallRate)}/1s`, `-duration=${Math.max(1, Math.round(duration))}s`, `-targets=${targetFile}`,
     `-timeout=${timeout}s`, '-max-body=0', '-http2=false', `-output=${resultFile}`,
   ];
-  inFlight += 1;
-  const alone = inFlight === 1;
-  const reapedBefore = childCpu();
-  const started = performance.now();
-  let stderr = '';
-  let lastSample;
   try {
-    const child = spawn(VEGETA, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (d) => (stderr += d));
-    const sampler = setInterval(() => {
-      const s = procStat(child.pid);
-      if (s && s.state !== 'Z') lastSample = s.self;
-    }, 100);
-    const code = await new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (c, signal) => resolve(c ?? signal));
-    }).finally(() => clearInterval(sampler));
-    const wall = (performance.now() - started) / 1000;
-    const reaped = alone && inFlight === 1 && reapedBefore !== undefined ? childCpu() - reapedBefore : undefined;
-    const cpuSeconds = reaped !== undefined && reaped >= (lastSample ?? 0) ? reaped : lastSample;
+    const { code, stderr, wall, cpuSeconds } = await runGenerator(VEGETA, args);
     if (code !== 0) throw new Error(`vegeta exited with ${code}:\n${stderr}`.slice(0, 4000));
     const report = spawnSync(VEGETA, ['report', '-type=json', resultFile], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (report.status !== 0) throw new Error(`vegeta report failed: ${report.stderr}`);
@@ -113,7 +92,6 @@ export async function vegetaLoad({ url, duration, requests, overallRate, timeout
       ...(total - ok - failed > 0 ? { statuses: Object.fromEntries(Object.entries(codes).filter(([c]) => !c.startsWith('2') && c !== '0')) } : {}),
     };
   } finally {
-    inFlight -= 1;
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -12,11 +12,11 @@
  * The response() hook makes wrk hand every response's headers and body to Lua: about 10 % more wrk CPU
  * per request than wrk's own status count (which only counts status > 399), measured against the ceiling.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { procStat } from './proc.mjs';
+import { runGenerator } from './proc.mjs';
 
 /** The wrk binary on PATH, or undefined. */
 export const WRK = (() => {
@@ -109,12 +109,6 @@ end
 ${common}`;
 }
 
-let inFlight = 0;
-const childCpu = () => {
-  const s = procStat('self');
-  return s ? s.children : undefined;
-};
-
 /**
  * One wrk load. Resolves { rps, p50, p99, max (ms), non2xx, errors, total, seconds, generator, genCpu }.
  * `duration` is rounded to whole seconds (wrk's -d takes no fractions), at least 1.
@@ -127,29 +121,8 @@ export async function wrkLoad({ url, connections, duration, requests, timeout = 
   writeFileSync(script, wrkScript({ fixed: distinct ? undefined : requests, distinct, threads: t }));
   const seconds = Math.max(1, Math.round(duration));
   const args = ['-t', String(t), '-c', String(connections), '-d', `${seconds}s`, '--timeout', `${timeout}s`, '-s', script, url];
-  inFlight += 1;
-  const alone = inFlight === 1;
-  const reapedBefore = childCpu();
-  const started = performance.now();
-  let stdout = '';
-  let stderr = '';
-  let lastSample; // CPU seconds of the wrk process, last reading before it exited
   try {
-    const child = spawn(WRK.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const sampler = setInterval(() => {
-      const s = procStat(child.pid);
-      if (s && s.state !== 'Z') lastSample = s.self;
-    }, 100);
-    const code = await new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (c, signal) => resolve(c ?? signal));
-    }).finally(() => clearInterval(sampler));
-    const wall = (performance.now() - started) / 1000;
-    // Reaped children's CPU lands in our cutime/cstime: exact, unless another wrk was reaped meanwhile.
-    const reaped = alone && inFlight === 1 && reapedBefore !== undefined ? childCpu() - reapedBefore : undefined;
-    const cpuSeconds = reaped !== undefined && reaped >= (lastSample ?? 0) ? reaped : lastSample;
+    const { code, stdout, stderr, wall, cpuSeconds, exact } = await runGenerator(WRK.bin, args);
     const line = /^WRK_RESULT (\{.*\})$/m.exec(stdout)?.[1];
     if (code !== 0 || !line) throw new Error(`wrk exited with ${code}:\n${stderr}${stdout}`.slice(0, 4000));
     const r = JSON.parse(line);
@@ -164,12 +137,11 @@ export async function wrkLoad({ url, connections, duration, requests, timeout = 
       total: r.requests,
       seconds: secs,
       generator: 'wrk',
-      genCpu: cpuSeconds === undefined ? undefined : { seconds: cpuSeconds, wall, cores: cpuSeconds / wall, exact: cpuSeconds === reaped },
+      genCpu: cpuSeconds === undefined ? undefined : { seconds: cpuSeconds, wall, cores: cpuSeconds / wall, exact },
       ...(r.non2xx > 0 ? { statuses: r.statuses } : {}),
       wrk: { threads: t, timeouts: r.timeout, statusErrors: r.status, bytes: r.bytes },
     };
   } finally {
-    inFlight -= 1;
     rmSync(dir, { recursive: true, force: true });
   }
 }
