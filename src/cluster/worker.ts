@@ -276,7 +276,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   process.on('disconnect', () => void drainAndExit());
 
   // The catalog snapshot before the first request needs it (a failure here is retried on first use), and
-  // the placement rule's two costs measured on it before this worker takes traffic.
+  // the placement rule's costs measured on it before this worker takes traffic.
   const snapshot = await repo.catalog.current().catch((err: Error) => void log.warn({ err: err.message }, 'catalog not loaded yet'));
   if (snapshot && config.SCORING_MODE === 'adaptive' && !stopping) {
     const sample = scoringTask({ userId: 0, catalog: snapshot, recent: [], watched: [], dismissed: [], audience: { tier: 2, country: null } }, { pool: 0, keep: 50, nowMs: Date.now(), noise: config.MODEL_NOISE });

@@ -9,10 +9,9 @@
  * Rule (mode "adaptive"):
  * 1. a task cheaper to score than to hand off runs inline (the seed's 100 candidates: always);
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
- *    than scoring it here blocks the loop runs inline: the pool would add latency to the task and take
- *    less off the loop than it costs (10k candidates on a 2-core VM: 0.6 ms of scoring against ~1 ms of
- *    wait). The expected wait is the measured one plus the queue ahead of it. One such task in
- *    POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine;
+ *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
+ *    it takes off the loop. The expected wait is the measured one plus the queue ahead of it. One such
+ *    task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine;
  * 3. otherwise the pool (a busy loop always hands off), whose own bound (SCORING_QUEUE_MAX) sheds the
  *    rest to the popularity fallback.
  */
