@@ -90,10 +90,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     maxQueue: config.SCORING_QUEUE_MAX,
     niceIncrement: config.SCORING_THREAD_NICE,
     onError: (err) => log.error({ err }, 'scoring pool error'),
-    onTimings: (wait, run, loopBusy) => {
+    onTimings: (wait, run) => {
       metrics.scoring.wait.observe(wait);
       metrics.scoring.run.observe(run);
-      placement.timedPool(wait, loopBusy);
     },
   });
   metrics.sources.scoringPool = () => pool.stats();

@@ -11,7 +11,11 @@
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
  *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
  *    it takes off the loop. The expected wait is the measured one plus the queue ahead of it. One such
- *    task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine;
+ *    task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine. The
+ *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
+ *    included (an inline task waits for neither), less the time this loop spent scoring inline
+ *    meanwhile: that part is the rule's own doing, and counting it would feed back (inline tasks delay
+ *    the pool's replies, which sends more tasks inline);
  * 3. otherwise the pool (a busy loop always hands off), whose own bound (SCORING_QUEUE_MAX) sheds the
  *    rest to the popularity fallback.
  */
@@ -69,6 +73,8 @@ export interface PoolLoad {
 }
 
 export class Placement {
+  /** Seconds this event loop has spent scoring inline (all tasks, timed or not): see timedPool. */
+  inlineSeconds = 0;
   private loopUtilization = 0;
   private sinceSampled = 0;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -101,20 +107,23 @@ export class Placement {
     return place;
   }
 
-  /** An inline task took `ms` for `candidates`: refine the per-candidate cost. */
+  /** An inline task took `ms` for `candidates`: count it, and refine the per-candidate cost. */
   timedInline(candidates: number, ms: number): void {
+    this.inlineSeconds += ms / 1000;
     if (candidates < MIN_TIMED_CANDIDATES) return;
     this.costs.nsPerCandidate += EWMA * ((ms * 1e6) / candidates - this.costs.nsPerCandidate);
   }
 
   /**
-   * A pool task waited `seconds` outside its thread, `loopBusySeconds` of which this event loop was busy:
-   * refine the pool wait with the difference. Counting the loop's own busy time would feed back: tasks
-   * scored inline keep the loop busy, delay the pool's replies, and so send more tasks inline (a first
-   * version of this rule did that to whole-catalog tasks, 574 of 600 inline).
+   * A pool task waited `seconds` outside its thread while this event loop scored `inlineScoringSeconds`
+   * inline: refine the pool wait with the difference. The rest of the loop's busy time stays in: the
+   * reply really waited for it, and an inline task would not have. The inline scoring is taken out
+   * because counting it feeds back (a first version counted it and sent 574 of 600 whole-catalog tasks
+   * inline); a later one took out all of the loop's busy time and so underestimated the wait, sending
+   * 10k-candidate tasks (~0.5 ms inline) to a pool that kept them ~0.6 ms outside the thread.
    */
-  timedPool(seconds: number, loopBusySeconds = 0): void {
-    const sample = Math.max(0, seconds - loopBusySeconds) * 1e9;
+  timedPool(seconds: number, inlineScoringSeconds = 0): void {
+    const sample = Math.max(0, seconds - inlineScoringSeconds) * 1e9;
     this.costs.poolWaitNs += EWMA * (sample - this.costs.poolWaitNs);
   }
 

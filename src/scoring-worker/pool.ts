@@ -22,13 +22,14 @@ export interface ScoringPoolOptions {
    * event loop). 0 = same priority.
    */
   niceIncrement?: number;
-  /**
-   * Per completed task: seconds outside the thread (queue + hand-off) and on it, and how many of the
-   * seconds in flight this event loop itself was busy (its reply can only be taken when the loop is free,
-   * so part of the wait is the loop's own work, which an inline task would not have waited for). Called
-   * synchronously.
-   */
-  onTimings?: (waitSeconds: number, runSeconds: number, loopBusySeconds: number) => void;
+  /** Per completed task: seconds outside the thread (queue, hand-off, wake-ups) and on it. Called synchronously. */
+  onTimings?: (waitSeconds: number, runSeconds: number) => void;
+}
+
+/** A task's ranking and where its time went: outside its thread (queue, hand-off, wake-ups) and on it. */
+export interface PoolRanking extends Ranking {
+  waitSeconds: number;
+  runSeconds: number;
 }
 
 export interface ScoringPoolStats {
@@ -45,7 +46,7 @@ export interface ScoringPoolStats {
 }
 
 export interface ScoringPool {
-  run(task: ScoringTask): Promise<Ranking>;
+  run(task: ScoringTask): Promise<PoolRanking>;
   /**
    * Tasks waiting for a thread: what the placement rule asks per task. Cheap, unlike stats(), whose
    * `utilization` makes Piscina summarize its run-time histogram (mean, stddev, 20 percentiles).
@@ -80,20 +81,18 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   let closed = false;
   let inFlight = 0;
   const onTimings = opts.onTimings;
-  const run = async (task: ScoringTask): Promise<Ranking> => {
+  const run = async (task: ScoringTask): Promise<PoolRanking> => {
     if (closed) throw new ModelError('rejected', 'scoring pool is closed');
     const submitted = performance.now();
-    const loopBefore = onTimings ? performance.eventLoopUtilization() : undefined;
     inFlight += 1;
     try {
       // The catalog columns are shared memory: posting them copies nothing.
       const { positions, scores, runMs } = await pool.run(task);
-      // The thread measured its own run time; everything else since submission was queue and hand-off.
-      if (onTimings) {
-        const loopBusyMs = performance.eventLoopUtilization(loopBefore).active;
-        onTimings(Math.max(0, performance.now() - submitted - runMs) / 1000, runMs / 1000, loopBusyMs / 1000);
-      }
-      return { positions, scores };
+      // The thread measured its own run time; everything else since submission was outside it.
+      const waitSeconds = Math.max(0, performance.now() - submitted - runMs) / 1000;
+      const runSeconds = runMs / 1000;
+      onTimings?.(waitSeconds, runSeconds);
+      return { positions, scores, waitSeconds, runSeconds };
     } catch (err) {
       throw toModelError(err);
     } finally {

@@ -24,7 +24,12 @@ export function createScorer(model: RemoteModel, pool: Pick<ScoringPool, 'run'>,
   return async (task) => {
     if (model.latencyMaxMs > 0) await sleep(lo + Math.random() * spread);
     if (model.failureRate > 0 && Math.random() < model.failureRate) throw new ModelError('failure', 'model inference failed');
-    if (placement.choose(task) === 'pool') return pool.run(task);
+    if (placement.choose(task) === 'pool') {
+      const inlineBefore = placement.inlineSeconds;
+      const ranked = await pool.run(task);
+      placement.timedPool(ranked.waitSeconds, placement.inlineSeconds - inlineBefore);
+      return { positions: ranked.positions, scores: ranked.scores };
+    }
     const started = performance.now();
     try {
       return rankCatalog(task);

@@ -127,11 +127,61 @@ describe('placement (adaptive)', () => {
     for (let i = 0; i < 200; i++) placement.timedPool(0.000_1);
     expect(placement.costs.poolWaitNs).toBeLessThan(200_000);
     expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
-    // Time the loop itself was busy (scoring inline, serving hits) is not the pool's wait: 5 ms of wait with
-    // 4.9 ms of it spent busy here counts as 0.1 ms.
+    // Time this loop spent scoring inline meanwhile is not the pool's wait: 5 ms of wait with 4.9 ms of
+    // inline scoring in it counts as 0.1 ms.
     for (let i = 0; i < 200; i++) placement.timedPool(0.005, 0.004_9);
     expect(placement.costs.poolWaitNs).toBeLessThan(200_000);
     placement.close();
+  });
+
+  describe("a pool task's measured wait", () => {
+    let pool: ScoringPool;
+    let placement: PlacementModule.Placement;
+    let score: ReturnType<typeof CreateScorer>;
+    const waits: number[] = [];
+    const runs: number[] = [];
+    beforeAll(async () => {
+      pool = createScoringPool({ threads: 1, maxQueue: 100, onTimings: (wait, run) => void (waits.push(wait), runs.push(run)) });
+      // Free hand-offs and waits: every whole-catalog task goes to the pool.
+      placement = new Placement('adaptive', pool, { nsPerCandidate: 1, handoffNs: 0, poolWaitNs: 0 });
+      score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 }, pool, placement);
+      for (let i = 0; i < 10; i++) await score(taskOn(large, 0)); // the thread is up and its scoring compiled
+    });
+    afterAll(async () => {
+      placement.close();
+      await pool.close();
+    });
+
+    it("counts the time the reply waited for this loop's other work (an inline task would not have)", async () => {
+      placement.costs.poolWaitNs = 0;
+      waits.length = 0;
+      runs.length = 0;
+      const done = score(taskOn(large, 0));
+      const until = performance.now() + 50;
+      while (performance.now() < until); // 50 ms of other work on this loop (serving hits, say)
+      await done;
+      // The reply waited for the loop: all of the 50 ms not spent scoring on the thread is wait.
+      expect(waits[0]! + runs[0]!).toBeGreaterThanOrEqual(0.049);
+      expect(waits[0]).toBeGreaterThan(0.02);
+      expect(placement.costs.poolWaitNs).toBeCloseTo(0.05 * waits[0]! * 1e9, -3); // one EWMA step, all of it
+    });
+
+    it('leaves out the time this loop spent scoring inline meanwhile (the rule\'s own doing)', async () => {
+      placement.costs.poolWaitNs = 0;
+      waits.length = 0;
+      runs.length = 0;
+      const inlineBefore = placement.inlineSeconds;
+      const done = score(taskOn(large, 0));
+      // Scoring cheaper than a hand-off runs inline (rule 1): ten whole-catalog tasks while the first is out.
+      placement.costs.handoffNs = 1e12;
+      for (let i = 0; i < 10; i++) await score(taskOn(large, 0));
+      placement.costs.handoffNs = 0;
+      await done;
+      const inline = placement.inlineSeconds - inlineBefore;
+      expect(inline).toBeGreaterThan(0.005);
+      expect(waits[0]).toBeGreaterThanOrEqual(inline * 0.9); // its reply waited behind them
+      expect(placement.costs.poolWaitNs).toBeCloseTo(0.05 * Math.max(0, waits[0]! - inline) * 1e9, -3);
+    });
   });
 
   it('obeys a fixed mode whatever the costs', () => {
