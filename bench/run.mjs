@@ -24,6 +24,8 @@
  *                     own settings win), e.g. BENCH_ENV=DB_POOL_SIZE=4
  *   BENCH_PROBE_RATE  big-catalog: offer the hot probe at this rate (req/s) instead of saturating it
  *   BENCH_SCORING_THREADS big-catalog: SCORING_THREADS of every row (default 1 at WORKERS=1, else the service's)
+ *   BENCH_REPEAT      big-catalog: run each (probe alone, probe during scoring) pair this many times and show
+ *                     the run with the median p99 of each row (default 1)
  *   BENCH_SCORING_RATE offered rate of the big-catalog scoring load (default 300 req/s; big-catalog-full:
  *                     BENCH_SCORING_RATE_FULL, default a tenth of it, for 10× the candidates per miss)
  *   BENCH_URL         measure a running service instead of starting one per scenario (its configuration
@@ -74,7 +76,7 @@ const log = (m) => process.stderr.write(`${m}\n`);
 
 /**
  * User id ranges per scenario: disjoint, so no scenario finds another's lists or writes, nor pages of the
- * database another warmed. cold 200k; big-catalog 50k per configuration (6); model 50k per row (4);
+ * database another warmed. cold 200k; big-catalog 30k per configuration (9); model 50k per row (4);
  * warm-ups 50k (caches off or flushed after them); coalesce one user; write-mix 200 users.
  */
 const RANGE = { cold: 100_001, bigCatalog: 300_001, model: 600_001, warm: 800_001, coalesce: 850_001, writeMix: 900_001 };
@@ -268,11 +270,12 @@ async function main() {
     if (selected.has('big-catalog')) {
       // WORKERS=1 with one scoring thread: the HTTP worker and its pool thread share the two cores with the
       // generator and PostgreSQL, so the pool's hand-off is not hidden by a second worker; then the default.
+      // Each configuration: the pool (adaptive), inline, and the floor (the same misses with nothing to score).
       let slot = 0;
-      for (const workers of [1, WORKERS]) for (const inline of [false, true]) await bigCatalog({ workers, inline, slot: slot++ });
+      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++ });
     }
     if (selected.has('big-catalog-full')) {
-      for (const [i, inline] of [false, true].entries()) await bigCatalog({ workers: 1, inline, slot: 4 + i, full: true });
+      for (const [i, kind] of ['pool', 'inline', 'floor'].entries()) await bigCatalog({ workers: 1, kind, slot: 6 + i, full: true });
     }
 
     await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
@@ -487,63 +490,94 @@ const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE || 0);
 /** BENCH_SCORING_THREADS: SCORING_THREADS of every big-catalog row (default 1 at WORKERS=1, else the service's default). */
 const BIG_THREADS = Number(process.env.BENCH_SCORING_THREADS || 0);
 const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max(1, Math.round(SCORING_RATE / 10)));
-async function bigCatalog({ workers, inline, slot, full = false }) {
-  // The pool rows run the default adaptive placement: at 10k+ candidates per miss it sends them to the pool
-  // (the row notes count where tasks ran); the inline rows force the event loop for contrast.
-  const mode = inline ? 'inline' : 'pool';
+/** BENCH_REPEAT: big-catalog runs each (probe alone, probe during scoring) pair this many times; rows show medians. */
+const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT || 1)));
+/** Users of one big-catalog configuration (its RANGE slot). */
+const BIG_USERS = 30_000;
+/** The floor row's misses: the seed's candidate pool, which rule 1 always scores inline (microseconds). */
+const FLOOR_CANDIDATES = '100';
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length === 0 ? undefined : s[(s.length - 1) >> 1];
+};
+/** Of several results of one load, the one with the median p99 (its other figures come with it). */
+const medianRun = (list) => [...list].sort((a, b) => a.p99 - b.p99)[(list.length - 1) >> 1];
+const spread = (list) => (list.length > 1 ? `; p99 of ${list.length} runs ${list.map((r) => ms(r.p99)).join(' / ')} ms, median shown` : '');
+
+/**
+ * kind: 'pool' (the default adaptive placement: at 10k+ candidates per miss most tasks leave the loop; the
+ * notes count where they ran), 'inline' (every task on the event loop, for contrast), or 'floor': the same
+ * misses at the same rate with nothing to score (FLOOR_CANDIDATES), the probe beside them showing what the
+ * miss path itself costs the loop (Redis, PostgreSQL, the response), which no placement can take away.
+ */
+async function bigCatalog({ workers, kind, slot, full = false }) {
   const rate = full ? SCORING_RATE_FULL : SCORING_RATE;
   const env = {
-    CANDIDATE_POOL: full ? '0' : '10000',
+    CANDIDATE_POOL: kind === 'floor' ? FLOOR_CANDIDATES : full ? '0' : '10000',
     MODEL_LATENCY_MS: '0',
     MODEL_FAILURE_RATE: '0',
-    SCORING_MODE: inline ? 'inline' : 'adaptive',
+    SCORING_MODE: kind === 'inline' ? 'inline' : 'adaptive',
     ...(BIG_THREADS > 0 ? { SCORING_THREADS: String(BIG_THREADS) } : workers === 1 ? { SCORING_THREADS: '1' } : {}),
   };
   const threads = BIG_THREADS > 0 ? BIG_THREADS : workers === 1 ? 1 : 0;
-  const label = `big-catalog${full ? '-full' : ''} ${mode}, WORKERS=${workers}${threads > 0 ? `, SCORING_THREADS=${threads}` : ''}`;
-  const candidates = full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
-  await service(`big-catalog${full ? '-full' : ''}-${mode}-w${workers}`, env, async (svc) => {
+  const label = `big-catalog${full ? '-full' : ''} ${kind}, WORKERS=${workers}${threads > 0 ? `, SCORING_THREADS=${threads}` : ''}`;
+  const candidates = kind === 'floor' ? `${FLOOR_CANDIDATES} candidates per miss: no scoring to place` : full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
+  await service(`big-catalog${full ? '-full' : ''}-${kind}-w${workers}`, env, async (svc) => {
     const mix = userMix(HOT_USERS, HOT_LIMITS);
     // On the bench's main thread: microsecond latencies (autocannon's worker threads report whole ms).
     const probeRate = PROBE_RATE > 0 ? { overallRate: PROBE_RATE, mainThread: true } : {};
-    await load({ url: svc.url, connections: 16, duration: WARMUP, requests: mix, ...probeRate });
-    const alone = await measured(svc, () => load({ url: svc.url, connections: 16, duration: DURATION / 2, requests: mix, ...probeRate }));
-    row(`${label}: hot probe alone`, 16, alone);
-    const scoringFirst = at(RANGE.bigCatalog + slot * 50_000);
-    await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(scoringFirst + 40_000, 5_000), overallRate: rate });
-    const before = await settled(svc.url);
-    const [scoring, probe] = await measured(svc, () =>
-      Promise.all([
-        load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(scoringFirst, 40_000), overallRate: rate }),
-        load({ url: svc.url, connections: 16, duration: DURATION, requests: mix, ...probeRate }),
-      ]),
-    );
-    const after = await scrape(svc.url);
+    const probeLoad = (duration) => load({ url: svc.url, connections: 16, duration, requests: mix, ...probeRate });
+    await probeLoad(WARMUP);
+    const scoringFirst = at(RANGE.bigCatalog + slot * BIG_USERS);
+    // Distinct users per run (each a warm-up and a measured load): every scoring request is a miss, until a
+    // run asks for more users than its share, when the measured load wraps around to its first ones.
+    const perRun = Math.floor(BIG_USERS / REPEAT);
+    const runs = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const first = scoringFirst + i * perRun;
+      const alone = await measured(svc, () => probeLoad(DURATION / 2));
+      await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(first + perRun - 2_500, 2_500), overallRate: rate });
+      const before = await settled(svc.url);
+      const [scoring, probe] = await measured(svc, () =>
+        Promise.all([load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(first, perRun - 2_500), overallRate: rate }), probeLoad(DURATION)]),
+      );
+      const after = await scrape(svc.url);
+      // What each miss cost the event loops (main threads only): during minus the probe's own share, which at a
+      // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
+      const loop = scoring.cpu.loop;
+      const perMiss = PROBE_RATE > 0 && loop && alone.cpu.loop ? ((loop.seconds - alone.cpu.loop.cores * loop.wall) * 1000) / Math.max(1, scoring.total) : undefined;
+      runs.push({ alone, scoring, probe, before, after, perMiss });
+    }
+    const alone = medianRun(runs.map((r) => r.alone));
+    const scoring = medianRun(runs.map((r) => r.scoring));
+    const probe = medianRun(runs.map((r) => r.probe));
+    const { before } = runs[0];
+    const { after } = runs.at(-1);
+    const perMiss = median(runs.map((r) => r.perMiss));
+    row(`${label}: hot probe alone`, 16, alone, { note: spread(runs.map((r) => r.alone)).slice(2) || undefined });
     const lagP99 = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_p99_seconds'))) * 1000;
     const lagMax = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_max_seconds'))) * 1000;
+    // Counters over every run (the scrapes between runs see no scoring load).
     const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
     const onPool = delta(before, after, 'scoring_tasks_total', { place: 'pool' });
     const onLoop = delta(before, after, 'scoring_tasks_total', { place: 'inline' });
-    // What each miss cost the event loops (main threads only): during minus the probe's own share, which at a
-    // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
-    const loop = scoring.cpu.loop;
-    const perMiss = PROBE_RATE > 0 && loop && alone.cpu.loop ? ((loop.seconds - alone.cpu.loop.cores * loop.wall) * 1000) / Math.max(1, scoring.total) : undefined;
-    // Where a pool task's time went (means over the window): outside its thread (queue, hand-off, wake-ups,
+    // Where a pool task's time went (means over the runs): outside its thread (queue, hand-off, wake-ups,
     // this loop being busy) and on it; and the placement rule's wait estimate at the end (worst worker).
     const poolTasks = delta(before, after, 'scoring_task_wait_seconds_count');
     const waitMs = poolTasks > 0 ? (1000 * delta(before, after, 'scoring_task_wait_seconds_sum')) / poolTasks : NaN;
     const runMs = poolTasks > 0 ? (1000 * delta(before, after, 'scoring_task_run_seconds_sum')) / poolTasks : NaN;
     const estimateMs = Math.max(0, ...Object.values(perWorker(after, 'scoring_pool_wait_estimate_seconds'))) * 1000;
     const poolNote = poolTasks > 0 ? `; pool tasks: ${ms(waitMs)} ms outside the thread, ${ms(runMs)} ms on it (means); rule's wait estimate ${ms(estimateMs)} ms` : '';
-    const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**` : ''}` : '';
+    const loop = scoring.cpu.loop;
+    const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**${REPEAT > 1 ? ' (median of runs)' : ''}` : ''}` : '';
     row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
       eventLoopMsPerMiss: perMiss,
-      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}`,
+      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}${spread(runs.map((r) => r.scoring))}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,
       eventLoopLagMaxMs: lagMax,
-      note: `p99 ${(probe.p99 / Math.max(alone.p99, 0.001)).toFixed(1)}× alone; event-loop lag p99 ${lagP99.toFixed(1)} ms, max ${lagMax.toFixed(1)} ms (worst worker)`,
+      note: `p99 ${(probe.p99 / Math.max(alone.p99, 0.001)).toFixed(1)}× alone; event-loop lag p99 ${lagP99.toFixed(1)} ms, max ${lagMax.toFixed(1)} ms (worst worker)${spread(runs.map((r) => r.probe))}`,
     });
   }, workers);
 }

@@ -13,9 +13,9 @@
  *    it takes off the loop. The expected wait is the measured one plus the queue ahead of it. One such
  *    task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine. The
  *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
- *    included (an inline task waits for neither), less the time this loop spent scoring inline
- *    meanwhile: that part is the rule's own doing, and counting it would feed back (inline tasks delay
- *    the pool's replies, which sends more tasks inline);
+ *    included (an inline task waits for neither), from tasks during which this loop scored nothing
+ *    inline: those waited for the rule's own doing, and counting them would feed back (inline tasks
+ *    delay the pool's replies, which sends more tasks inline);
  * 3. otherwise the pool (a busy loop always hands off), whose own bound (SCORING_QUEUE_MAX) sheds the
  *    rest to the popularity fallback.
  */
@@ -116,15 +116,18 @@ export class Placement {
 
   /**
    * A pool task waited `seconds` outside its thread while this event loop scored `inlineScoringSeconds`
-   * inline: refine the pool wait with the difference. The rest of the loop's busy time stays in: the
-   * reply really waited for it, and an inline task would not have. The inline scoring is taken out
-   * because counting it feeds back (a first version counted it and sent 574 of 600 whole-catalog tasks
-   * inline); a later one took out all of the loop's busy time and so underestimated the wait, sending
-   * 10k-candidate tasks (~0.5 ms inline) to a pool that kept them ~0.6 ms outside the thread.
+   * inline: refine the pool wait with it, unless the loop scored inline meanwhile. The loop's other busy
+   * time stays in: the reply really waited for it, and an inline task would not have. A wait that
+   * overlapped inline scoring is dropped, not corrected: counting it feeds back (a first version did, and
+   * sent 574 of 600 whole-catalog tasks inline), and so does subtracting the scoring alone, since the
+   * requests queued behind an inline task then delay the reply too (that drove the estimate to 8 ms and
+   * sent 241 of 270 whole-catalog tasks inline). A version that took out all of the loop's busy time
+   * underestimated the wait instead: 10k-candidate tasks (~0.5 ms inline) went to a pool that kept them
+   * ~0.6 ms outside the thread.
    */
   timedPool(seconds: number, inlineScoringSeconds = 0): void {
-    const sample = Math.max(0, seconds - inlineScoringSeconds) * 1e9;
-    this.costs.poolWaitNs += EWMA * (sample - this.costs.poolWaitNs);
+    if (inlineScoringSeconds > 0) return;
+    this.costs.poolWaitNs += EWMA * (seconds * 1e9 - this.costs.poolWaitNs);
   }
 
   close(): void {
