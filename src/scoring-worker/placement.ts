@@ -32,6 +32,8 @@ const LOOP_HAS_ROOM = 0.5;
 const LOOP_SAMPLE_MS = 250;
 /** Weight of a new measurement in the per-candidate cost and the pool wait (exponential moving averages). */
 const EWMA = 0.05;
+/** A pool wait sample counts for at most this many times the current estimate (see timedPool). */
+const WAIT_OUTLIER = 4;
 /** Rule 2 sends one task in this many to the pool anyway, to keep measuring the pool's wait. */
 const POOL_SAMPLE_EVERY = 32;
 /** Sequential one-candidate round trips timed for the initial pool wait. */
@@ -127,7 +129,13 @@ export class Placement {
    */
   timedPool(seconds: number, inlineScoringSeconds = 0): void {
     if (inlineScoringSeconds > 0) return;
-    this.costs.poolWaitNs += EWMA * (seconds * 1e9 - this.costs.poolWaitNs);
+    // One outlier (a reply held up by a one-off stall of this loop: 90 ms of estimate after one bench
+    // warm-up) moves the estimate at most as far as a wait of WAIT_OUTLIER × the estimate would: with
+    // only one task in POOL_SAMPLE_EVERY measured once the rule scores inline, it would take thousands of
+    // tasks to decay. A lasting rise still gets through, by up to that factor per sample.
+    const estimate = this.costs.poolWaitNs;
+    const sample = estimate > 0 ? Math.min(seconds * 1e9, WAIT_OUTLIER * estimate) : seconds * 1e9;
+    this.costs.poolWaitNs += EWMA * (sample - estimate);
   }
 
   close(): void {
