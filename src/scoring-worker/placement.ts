@@ -79,6 +79,8 @@ export class Placement {
   inlineSeconds = 0;
   private loopUtilization = 0;
   private sinceSampled = 0;
+  /** Tasks past rule 1 placed since the last pool wait was measured: what that measurement stands for. */
+  private sinceTimed = 0;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -135,7 +137,13 @@ export class Placement {
     // tasks to decay. A lasting rise still gets through, by up to that factor per sample.
     const estimate = this.costs.poolWaitNs;
     const sample = estimate > 0 ? Math.min(seconds * 1e9, WAIT_OUTLIER * estimate) : seconds * 1e9;
-    this.costs.poolWaitNs += EWMA * (sample - estimate);
+    // A measurement weighs as much as the decisions it stands for: EWMA each while every task goes to the
+    // pool, most of the estimate when one in POOL_SAMPLE_EVERY does. Else an estimate raised while the
+    // pool took every task (a stall of the machine) decayed 32 times slower than it rose, and kept tasks
+    // inline for thousands of misses (118 ms of estimate after a bench run with a half-second stall).
+    const weight = 1 - (1 - EWMA) ** Math.max(1, this.sinceTimed);
+    this.sinceTimed = 0;
+    this.costs.poolWaitNs += weight * (sample - estimate);
   }
 
   close(): void {
@@ -146,6 +154,7 @@ export class Placement {
     if (this.mode !== 'adaptive') return this.mode;
     const inlineNs = taskSize(task) * this.costs.nsPerCandidate;
     if (inlineNs <= this.costs.handoffNs) return 'inline';
+    this.sinceTimed += 1;
     if (this.loopUtilization >= LOOP_HAS_ROOM) return 'pool';
     // queued(), not stats(): a profile at 100 pool-sized misses/s found stats() (Piscina summarizing its
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.

@@ -144,6 +144,18 @@ describe('placement (adaptive)', () => {
     placement.close();
   });
 
+  it('lets a rare measurement (one task in 32 on the pool) weigh for the tasks placed since the last one', () => {
+    // 10k candidates at 60 ns: 0.6 ms inline; an estimate of 2 ms (raised during a stall) keeps them inline.
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 2_000_000 });
+    const places = Array.from({ length: 32 }, () => placement.choose(taskOn(large, 10_000)));
+    expect(places.filter((p) => p === 'pool')).toHaveLength(1);
+    placement.timedPool(0.000_1); // the sampled task: the pool is 0.1 ms away again
+    // One measurement for 32 decisions moves the estimate most of the way (1 - 0.95^32 ≈ 0.81), not 5 %.
+    expect(placement.costs.poolWaitNs).toBeLessThan(700_000);
+    expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
+    placement.close();
+  });
+
   describe("a pool task's measured wait", () => {
     let pool: ScoringPool;
     let placement: PlacementModule.Placement;
@@ -152,8 +164,8 @@ describe('placement (adaptive)', () => {
     const runs: number[] = [];
     beforeAll(async () => {
       pool = createScoringPool({ threads: 1, maxQueue: 100, onTimings: (wait, run) => void (waits.push(wait), runs.push(run)) });
-      // Free hand-offs and waits: every whole-catalog task goes to the pool.
-      placement = new Placement('adaptive', pool, { nsPerCandidate: 1, handoffNs: 0, poolWaitNs: 0 });
+      // Free hand-offs, dear inline scoring: every whole-catalog task goes to the pool.
+      placement = new Placement('adaptive', pool, { nsPerCandidate: 1e6, handoffNs: 0, poolWaitNs: 0 });
       score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 }, pool, placement);
       for (let i = 0; i < 10; i++) await score(taskOn(large, 0)); // the thread is up and its scoring compiled
     });
