@@ -37,7 +37,7 @@ import { PrimaryChannel, isOurs, send, type PrimaryToWorker } from './ipc.js';
 
 const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 /** Until measured (no catalog at start-up): a conservative guess that sends only large tasks to the pool. */
-const UNMEASURED_COSTS: Costs = { nsPerCandidate: 20, handoffNs: 100_000, poolWaitNs: 0 };
+const UNMEASURED_COSTS: Costs = { nsPerCandidate: 20, handoffNs: 100_000, poolWaitNs: 0, poolWaitDevNs: 0 };
 /** A draining worker closes its kept-alive connections once they have been idle this long. */
 const DRAIN_QUIET_MS = 1000;
 
@@ -283,7 +283,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       (measured) => Object.assign(placement.costs, measured),
       (err: Error) => log.warn({ err: err.message }, 'scoring costs not measured: using defaults'),
     );
-    log.info({ handoffUs: Math.round(placement.costs.handoffNs / 100) / 10, poolWaitUs: Math.round(placement.costs.poolWaitNs / 100) / 10, nsPerCandidate: Math.round(placement.costs.nsPerCandidate * 10) / 10, inlineUpTo: placement.inlineUpTo }, 'scoring costs measured');
+    log.info({ handoffUs: Math.round(placement.costs.handoffNs / 100) / 10, poolWaitUs: Math.round(placement.costs.poolWaitNs / 100) / 10, poolWaitDevUs: Math.round((placement.costs.poolWaitDevNs ?? 0) / 100) / 10, nsPerCandidate: Math.round(placement.costs.nsPerCandidate * 10) / 10, inlineUpTo: placement.inlineUpTo }, 'scoring costs measured');
   }
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting

@@ -48,6 +48,7 @@ export interface PlacementGauges {
   handoffNs: number;
   nsPerCandidate: number;
   poolWaitNs: number;
+  poolWaitDevNs?: number;
 }
 
 /** Where scrape-time gauges read from; unset sources report nothing. */
@@ -381,6 +382,10 @@ export function createMetrics(workerLabel: string): Metrics {
   workerGauge('scoring_pool_wait_estimate_seconds', 'Placement rule: measured wall time a pool task spends outside its thread (hand-off, wake-ups, queue)', () => {
     const p = sources.placement?.();
     return p && p.poolWaitNs / 1e9;
+  });
+  workerGauge('scoring_pool_wait_deviation_seconds', 'Placement rule: mean deviation of that wait (the rule expects the estimate plus twice this)', () => {
+    const p = sources.placement?.();
+    return p && (p.poolWaitDevNs ?? 0) / 1e9;
   });
   workerGauge('scoring_inline_seconds_per_candidate', 'Measured event-loop cost of scoring one candidate inline', () => {
     const p = sources.placement?.();

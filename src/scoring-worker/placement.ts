@@ -10,7 +10,8 @@
  * 1. a task cheaper to score than to hand off runs inline (the seed's 100 candidates: always);
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
  *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
- *    it takes off the loop. The expected wait is the measured one plus the queue ahead of it. One such
+ *    it takes off the loop. The expected wait is the measured one (its mean plus WAIT_TAIL mean
+ *    deviations) plus the queue ahead of it. One such
  *    task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine. The
  *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
  *    included (an inline task waits for neither), from tasks during which this loop scored nothing
@@ -32,6 +33,13 @@ const LOOP_HAS_ROOM = 0.5;
 const LOOP_SAMPLE_MS = 250;
 /** Weight of a new measurement in the per-candidate cost and the pool wait (exponential moving averages). */
 const EWMA = 0.05;
+/**
+ * Rule 2 expects a pool task to wait the mean plus this many mean deviations: the scoring load's p99 is
+ * what a caller sees, and a pool's tail (threads at a lower priority, preempted first on shared cores) is
+ * longer than inline scoring's. By the mean alone the rule split 10k-candidate tasks (mean wait and
+ * inline cost both ~1 ms under load) and the pool's share took the scoring p99 from 6.9 to 30 ms.
+ */
+const WAIT_TAIL = 2;
 /** A pool wait sample counts for at most this many times the current estimate (see timedPool). */
 const WAIT_OUTLIER = 4;
 /** Rule 2 sends one task in this many to the pool anyway, to keep measuring the pool's wait. */
@@ -66,6 +74,8 @@ export interface Costs {
   handoffNs: number;
   /** Wall time a pool task spends outside its thread (hand-off, wake-ups, queue), ns; 0 until measured. */
   poolWaitNs: number;
+  /** Mean absolute deviation of that wait, ns (0 until measured): rule 2 weighs its tail with it. */
+  poolWaitDevNs?: number;
 }
 
 /** What the rule asks the pool: its queue length (cheap) and its thread count. */
@@ -144,6 +154,8 @@ export class Placement {
     const weight = 1 - (1 - EWMA) ** Math.max(1, this.sinceTimed);
     this.sinceTimed = 0;
     this.costs.poolWaitNs += weight * (sample - estimate);
+    const dev = this.costs.poolWaitDevNs ?? 0;
+    this.costs.poolWaitDevNs = dev + weight * (Math.abs(sample - estimate) - dev);
   }
 
   close(): void {
@@ -159,7 +171,8 @@ export class Placement {
     // queued(), not stats(): a profile at 100 pool-sized misses/s found stats() (Piscina summarizing its
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.
     // Each queued task is taken to cost what this one does.
-    const expectedWaitNs = this.costs.poolWaitNs + (this.pool.queued() * inlineNs) / Math.max(1, this.pool.threads ?? 1);
+    const expectedWaitNs =
+      this.costs.poolWaitNs + WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) + (this.pool.queued() * inlineNs) / Math.max(1, this.pool.threads ?? 1);
     if (inlineNs > expectedWaitNs) return 'pool';
     if (++this.sinceSampled < POOL_SAMPLE_EVERY) return 'inline';
     this.sinceSampled = 0;
@@ -212,5 +225,7 @@ export async function calibrate(pool: Pick<ScoringPool, 'run'>, sample: ScoringT
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   walls.sort((a, b) => a - b);
-  return { nsPerCandidate, handoffNs, poolWaitNs: walls[walls.length >> 1]! };
+  const poolWaitNs = walls[walls.length >> 1]!;
+  const poolWaitDevNs = walls.reduce((sum, w) => sum + Math.abs(w - poolWaitNs), 0) / walls.length;
+  return { nsPerCandidate, handoffNs, poolWaitNs, poolWaitDevNs };
 }

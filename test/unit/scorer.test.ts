@@ -152,8 +152,27 @@ describe('placement (adaptive)', () => {
     placement.timedPool(0.000_1); // the sampled task: the pool is 0.1 ms away again
     // One measurement for 32 decisions moves the estimate most of the way (1 - 0.95^32 ≈ 0.81), not 5 %.
     expect(placement.costs.poolWaitNs).toBeLessThan(700_000);
+    // The jump itself is a deviation (the tail is uncertain): two more such samples settle it, and the
+    // 10k task goes to the pool again.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 32; i++) placement.choose(taskOn(large, 10_000));
+      placement.timedPool(0.000_1);
+    }
     expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
     placement.close();
+  });
+
+  it("weighs the pool's tail: the same mean wait with a long tail keeps a task inline", () => {
+    // 10k candidates at 60 ns: 0.6 ms inline; the pool's mean wait 0.4 ms.
+    const steady = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 400_000, poolWaitDevNs: 0 });
+    expect(steady.choose(taskOn(large, 10_000))).toBe('pool');
+    // Waits of 0.4 ms on average but ±0.2 ms (mean deviation): 0.4 + 2 × 0.2 = 0.8 ms expected, over 0.6.
+    const tailed = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 400_000, poolWaitDevNs: 200_000 });
+    expect(tailed.choose(taskOn(large, 10_000))).toBe('inline');
+    // The whole catalog (3 ms inline) is still worth it.
+    expect(tailed.choose(taskOn(large, 0))).toBe('pool');
+    steady.close();
+    tailed.close();
   });
 
   describe("a pool task's measured wait", () => {
