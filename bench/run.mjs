@@ -508,7 +508,8 @@ const spread = (list) => (list.length > 1 ? `; p99 of ${list.length} runs ${list
  * kind: 'pool' (the default adaptive placement: at 10k+ candidates per miss most tasks leave the loop; the
  * notes count where they ran), 'inline' (every task on the event loop, for contrast), or 'floor': the same
  * misses at the same rate with nothing to score (FLOOR_CANDIDATES), the probe beside them showing what the
- * miss path itself costs the loop (Redis, PostgreSQL, the response), which no placement can take away.
+ * miss path itself costs the loop (the PostgreSQL read, the response; these services have no Redis), which
+ * no placement can take away.
  */
 async function bigCatalog({ workers, kind, slot, full = false }) {
   const rate = full ? SCORING_RATE_FULL : SCORING_RATE;
@@ -551,21 +552,22 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
     const alone = medianRun(runs.map((r) => r.alone));
     const scoring = medianRun(runs.map((r) => r.scoring));
     const probe = medianRun(runs.map((r) => r.probe));
-    const { before } = runs[0];
     const { after } = runs.at(-1);
+    // Counters over the measured loads only: each run's delta across its own load (the warm-ups between
+    // the runs are left out).
+    const measuredDelta = (name, match) => runs.reduce((total, r) => total + delta(r.before, r.after, name, match), 0);
     const perMiss = median(runs.map((r) => r.perMiss));
-    row(`${label}: hot probe alone`, 16, alone, { note: spread(runs.map((r) => r.alone)).slice(2) || undefined });
+    row(`${label}: hot probe alone`, 16, alone, REPEAT > 1 ? { note: spread(runs.map((r) => r.alone)).replace(/^; /, '') } : {});
     const lagP99 = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_p99_seconds'))) * 1000;
     const lagMax = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_max_seconds'))) * 1000;
-    // Counters over every run (the scrapes between runs see no scoring load).
-    const fallbacks = delta(before, after, 'recommendation_fallbacks_total');
-    const onPool = delta(before, after, 'scoring_tasks_total', { place: 'pool' });
-    const onLoop = delta(before, after, 'scoring_tasks_total', { place: 'inline' });
+    const fallbacks = measuredDelta('recommendation_fallbacks_total');
+    const onPool = measuredDelta('scoring_tasks_total', { place: 'pool' });
+    const onLoop = measuredDelta('scoring_tasks_total', { place: 'inline' });
     // Where a pool task's time went (means over the runs): outside its thread (queue, hand-off, wake-ups,
     // this loop being busy) and on it; and the placement rule's wait estimate at the end (worst worker).
-    const poolTasks = delta(before, after, 'scoring_task_wait_seconds_count');
-    const waitMs = poolTasks > 0 ? (1000 * delta(before, after, 'scoring_task_wait_seconds_sum')) / poolTasks : NaN;
-    const runMs = poolTasks > 0 ? (1000 * delta(before, after, 'scoring_task_run_seconds_sum')) / poolTasks : NaN;
+    const poolTasks = measuredDelta('scoring_task_wait_seconds_count');
+    const waitMs = poolTasks > 0 ? (1000 * measuredDelta('scoring_task_wait_seconds_sum')) / poolTasks : NaN;
+    const runMs = poolTasks > 0 ? (1000 * measuredDelta('scoring_task_run_seconds_sum')) / poolTasks : NaN;
     const estimateMs = Math.max(0, ...Object.values(perWorker(after, 'scoring_pool_wait_estimate_seconds'))) * 1000;
     const poolNote = poolTasks > 0 ? `; pool tasks: ${ms(waitMs)} ms outside the thread, ${ms(runMs)} ms on it (means); rule's wait estimate ${ms(estimateMs)} ms` : '';
     const loop = scoring.cpu.loop;

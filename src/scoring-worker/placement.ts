@@ -11,8 +11,8 @@
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
  *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
  *    it takes off the loop. The expected wait is the measured one (its mean plus WAIT_TAIL mean
- *    deviations) plus the queue ahead of it. One such
- *    task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait estimate follows the machine. The
+ *    deviations) plus the queue ahead of it. One such task in POOL_SAMPLE_EVERY goes to the pool
+ *    anyway, so the wait estimate follows the machine. The
  *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
  *    included (an inline task waits for neither), from tasks during which this loop scored nothing
  *    inline: those waited for the rule's own doing, and counting them would feed back (inline tasks
