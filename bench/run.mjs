@@ -12,7 +12,7 @@
  * Environment:
  *   BENCH_SCENARIOS   comma list (default all but big-catalog-full):
  *                     hot,redis,cold,model,coalesce,batch,write-mix,big-catalog; big-catalog-full adds
- *                     CANDIDATE_POOL=0 (every title scored per miss) at WORKERS=1
+ *                     CANDIDATE_POOL=0 (every title scored per miss) at WORKERS=1 and WORKERS=cores
  *   BENCH_GENERATOR   wrk | autocannon: force the generator (default wrk when installed)
  *   BENCH_DURATION    seconds per measured load (default 10)
  *   BENCH_CONNECTIONS connections of the hot/redis/cold loads (default 64)
@@ -76,7 +76,7 @@ const log = (m) => process.stderr.write(`${m}\n`);
 
 /**
  * User id ranges per scenario: disjoint, so no scenario finds another's lists or writes, nor pages of the
- * database another warmed. cold 200k; big-catalog 30k per configuration (9); model 50k per row (4);
+ * database another warmed. cold 200k; big-catalog 25k per configuration (12); model 50k per row (4);
  * warm-ups 50k (caches off or flushed after them); coalesce one user; write-mix 200 users.
  */
 const RANGE = { cold: 100_001, bigCatalog: 300_001, model: 600_001, warm: 800_001, coalesce: 850_001, writeMix: 900_001 };
@@ -275,7 +275,8 @@ async function main() {
       for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++ });
     }
     if (selected.has('big-catalog-full')) {
-      for (const [i, kind] of ['pool', 'inline', 'floor'].entries()) await bigCatalog({ workers: 1, kind, slot: 6 + i, full: true });
+      let slot = 6;
+      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++, full: true });
     }
 
     await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
@@ -474,15 +475,15 @@ async function writeMix(redis) {
 
 /**
  * 100k titles, CANDIDATE_POOL 10,000: every miss scores 10k candidates. A scoring load (distinct users,
- * the same offered rate in every run: autocannon, which can hold a rate) and a hot probe (the warm hot mix,
- * wrk when installed) run at once; the probe's p99 and the workers' event-loop lag show whether the event
+ * the same offered rate in every run, from vegeta's open loop) and a hot probe (the warm hot mix: wrk when
+ * installed, or vegeta at BENCH_PROBE_RATE) run at once; the probe's p99 and the workers' event-loop lag show whether the event
  * loop stays responsive. Run with the Piscina pool and with SCORING_MODE=inline for contrast, at WORKERS=1 (one
  * scoring thread) and at the default worker count. `full`: CANDIDATE_POOL=0, the whole catalog per miss, at
- * a tenth of the rate.
+ * a tenth of the rate (BENCH_SCORING_RATE_FULL), at the same two worker counts.
  */
 const SCORING_RATE = Number(process.env.BENCH_SCORING_RATE || 300);
 /**
- * BENCH_PROBE_RATE: offer the hot probe at this rate (req/s; autocannon, which can hold one) instead of
+ * BENCH_PROBE_RATE: offer the hot probe at this rate (req/s; vegeta, evenly spaced) instead of
  * saturating it with wrk. A saturating closed-loop probe takes every cycle the scoring threads would need;
  * at a fixed rate below saturation the probe measures what a hit costs while scoring runs beside it.
  */
@@ -493,7 +494,7 @@ const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max
 /** BENCH_REPEAT: big-catalog runs each (probe alone, probe during scoring) pair this many times; rows show medians. */
 const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT || 1)));
 /** Users of one big-catalog configuration (its RANGE slot). */
-const BIG_USERS = 30_000;
+const BIG_USERS = 25_000;
 /** The floor row's misses: the seed's candidate pool, which rule 1 always scores inline (microseconds). */
 const FLOOR_CANDIDATES = '100';
 const median = (xs) => {

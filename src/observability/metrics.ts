@@ -49,6 +49,7 @@ export interface PlacementGauges {
   nsPerCandidate: number;
   poolWaitNs: number;
   poolWaitDevNs?: number;
+  threadNsPerCandidate?: number;
 }
 
 /** Where scrape-time gauges read from; unset sources report nothing. */
@@ -390,6 +391,10 @@ export function createMetrics(workerLabel: string): Metrics {
   workerGauge('scoring_inline_seconds_per_candidate', 'Measured event-loop cost of scoring one candidate inline', () => {
     const p = sources.placement?.();
     return p && p.nsPerCandidate / 1e9;
+  });
+  workerGauge('scoring_thread_seconds_per_candidate', 'Placement rule: measured wall time a scoring thread takes per candidate, preemptions included (the inline cost until measured)', () => {
+    const p = sources.placement?.();
+    return p && (p.threadNsPerCandidate ?? p.nsPerCandidate) / 1e9;
   });
 
   const dbDuration = new Histogram(

@@ -11,7 +11,9 @@
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
  *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
  *    it takes off the loop. The expected wait is the measured one (its mean plus WAIT_TAIL mean
- *    deviations) plus the queue ahead of it. One such task in POOL_SAMPLE_EVERY goes to the pool
+ *    deviations), plus the queue ahead of it, plus what scoring it takes longer on a thread than here (the
+ *    threads' lower priority: where the event loops and the threads outnumber the cores, a thread is
+ *    preempted by them). One such task in POOL_SAMPLE_EVERY goes to the pool
  *    anyway, so the wait estimate follows the machine. The
  *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
  *    included (an inline task waits for neither), from tasks during which this loop scored nothing
@@ -76,6 +78,11 @@ export interface Costs {
   poolWaitNs: number;
   /** Mean absolute deviation of that wait, ns (0 until measured): rule 2 weighs its tail with it. */
   poolWaitDevNs?: number;
+  /**
+   * Wall time a thread takes per candidate, ns, preemptions included (undefined until measured: taken to
+   * be nsPerCandidate). A niced thread on cores the event loops also need runs slower than inline.
+   */
+  threadNsPerCandidate?: number;
 }
 
 /** What the rule asks the pool: its queue length (cheap) and its thread count. */
@@ -139,7 +146,7 @@ export class Placement {
    * underestimated the wait instead: 10k-candidate tasks (~0.5 ms inline) went to a pool that kept them
    * ~0.6 ms outside the thread.
    */
-  timedPool(seconds: number, inlineScoringSeconds = 0): void {
+  timedPool(seconds: number, inlineScoringSeconds = 0, run?: { candidates: number; seconds: number }): void {
     if (inlineScoringSeconds > 0) return;
     // One outlier (a reply held up by a one-off stall of this loop: 90 ms of estimate after one bench
     // warm-up) moves the estimate at most as far as a wait of WAIT_OUTLIER × the estimate would: with
@@ -156,6 +163,13 @@ export class Placement {
     this.costs.poolWaitNs += weight * (sample - estimate);
     const dev = this.costs.poolWaitDevNs ?? 0;
     this.costs.poolWaitDevNs = dev + weight * (Math.abs(sample - estimate) - dev);
+    // The thread's own time per candidate, under the same guards (dropped when this loop scored inline
+    // meanwhile, whose CPU it competed with; one outlier moves it at most WAIT_OUTLIER × the estimate).
+    if (run && run.candidates >= MIN_TIMED_CANDIDATES) {
+      const perCandidate = this.costs.threadNsPerCandidate ?? this.costs.nsPerCandidate;
+      const measured = Math.min((run.seconds * 1e9) / run.candidates, WAIT_OUTLIER * perCandidate);
+      this.costs.threadNsPerCandidate = perCandidate + weight * (measured - perCandidate);
+    }
   }
 
   close(): void {
@@ -170,9 +184,13 @@ export class Placement {
     if (this.loopUtilization >= LOOP_HAS_ROOM) return 'pool';
     // queued(), not stats(): a profile at 100 pool-sized misses/s found stats() (Piscina summarizing its
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.
-    // Each queued task is taken to cost what this one does.
+    // Each queued task is taken to cost the thread what this one will.
+    const threadNs = taskSize(task) * (this.costs.threadNsPerCandidate ?? this.costs.nsPerCandidate);
     const expectedWaitNs =
-      this.costs.poolWaitNs + WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) + (this.pool.queued() * inlineNs) / Math.max(1, this.pool.threads ?? 1);
+      this.costs.poolWaitNs +
+      WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) +
+      Math.max(0, threadNs - inlineNs) +
+      (this.pool.queued() * threadNs) / Math.max(1, this.pool.threads ?? 1);
     if (inlineNs > expectedWaitNs) return 'pool';
     if (++this.sinceSampled < POOL_SAMPLE_EVERY) return 'inline';
     this.sinceSampled = 0;

@@ -27,7 +27,7 @@ export function createScorer(model: RemoteModel, pool: Pick<ScoringPool, 'run'>,
     if (placement.choose(task) === 'pool') {
       const inlineBefore = placement.inlineSeconds;
       const ranked = await pool.run(task);
-      placement.timedPool(ranked.waitSeconds, placement.inlineSeconds - inlineBefore);
+      placement.timedPool(ranked.waitSeconds, placement.inlineSeconds - inlineBefore, { candidates: taskSize(task), seconds: ranked.runSeconds });
       return { positions: ranked.positions, scores: ranked.scores };
     }
     const started = performance.now();

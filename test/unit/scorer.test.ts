@@ -175,6 +175,25 @@ describe('placement (adaptive)', () => {
     tailed.close();
   });
 
+  it('weighs a thread slower than this loop: what scoring takes longer there counts as wait', () => {
+    // The whole catalog (50k candidates) at 60 ns: 3 ms inline; the pool 0.5 ms away.
+    const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 500_000, poolWaitDevNs: 0 });
+    expect(placement.choose(taskOn(large, 0))).toBe('pool');
+    // Pool tasks report 150 ns per candidate on the thread (preempted by event loops on shared cores):
+    // 7.5 ms there against 3 ms here, 4.5 ms more than inline on top of the wait.
+    for (let i = 0; i < 100; i++) placement.timedPool(0.000_5, 0, { candidates: 50_000, seconds: 0.007_5 });
+    expect(placement.costs.threadNsPerCandidate).toBeGreaterThan(140);
+    expect(placement.choose(taskOn(large, 0))).toBe('inline');
+    // Measurements that overlapped inline scoring on this loop (whose CPU the thread competed with) are
+    // dropped; a thread that runs as fast as the loop again brings the task back to the pool.
+    const slow = placement.costs.threadNsPerCandidate;
+    for (let i = 0; i < 100; i++) placement.timedPool(0.000_5, 0.002, { candidates: 50_000, seconds: 0.003 });
+    expect(placement.costs.threadNsPerCandidate).toBe(slow);
+    for (let i = 0; i < 100; i++) placement.timedPool(0.000_5, 0, { candidates: 50_000, seconds: 0.003 });
+    expect(placement.choose(taskOn(large, 0))).toBe('pool');
+    placement.close();
+  });
+
   describe("a pool task's measured wait", () => {
     let pool: ScoringPool;
     let placement: PlacementModule.Placement;
@@ -205,6 +224,8 @@ describe('placement (adaptive)', () => {
       expect(waits[0]! + runs[0]!).toBeGreaterThanOrEqual(0.049);
       expect(waits[0]).toBeGreaterThan(0.02);
       expect(placement.costs.poolWaitNs).toBeCloseTo(0.05 * waits[0]! * 1e9, -3); // one EWMA step, all of it
+      // The thread's run time reached the rule too: well under the 1 ms per candidate it started from.
+      expect(placement.costs.threadNsPerCandidate).toBeLessThan(0.9e6);
     });
 
     it('drops the wait of a task during which this loop scored inline (the rule\'s own doing)', async () => {
