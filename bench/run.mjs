@@ -267,16 +267,14 @@ async function main() {
 
     if (selected.has('batch')) await batch();
     if (selected.has('write-mix')) await writeMix(redis);
-    if (selected.has('big-catalog')) {
-      // WORKERS=1 with one scoring thread: the HTTP worker and its pool thread share the two cores with the
-      // generator and PostgreSQL, so the pool's hand-off is not hidden by a second worker; then the default.
-      // Each configuration: the pool (adaptive), inline, and the floor (the same misses with nothing to score).
-      let slot = 0;
-      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++ });
-    }
-    if (selected.has('big-catalog-full')) {
-      let slot = 6;
-      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++, full: true });
+    // 10k candidates per miss, then the whole catalog. WORKERS=1 with one scoring thread: the HTTP worker and
+    // its pool thread share the two cores with the generator and PostgreSQL, so the pool's hand-off is not
+    // hidden by a second worker; then the default. Each configuration: the pool (adaptive), inline, and the
+    // floor (the same misses with nothing to score). Six user slots per scenario.
+    for (const [i, full] of [false, true].entries()) {
+      if (!selected.has(full ? 'big-catalog-full' : 'big-catalog')) continue;
+      let slot = 6 * i;
+      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++, full });
     }
 
     await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });

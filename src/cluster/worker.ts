@@ -110,7 +110,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     if (replaced) log.info({ version }, 'new data set: catalog reloaded, cached lists dropped');
   };
   const placement = new Placement(config.SCORING_MODE, pool, { ...UNMEASURED_COSTS }, metrics.scoring.placed);
-  metrics.sources.placement = () => ({ inlineUpTo: placement.inlineUpTo, ...placement.costs });
+  metrics.sources.placement = () => ({ ...placement.costs, inlineUpTo: placement.inlineUpTo, threadNsPerCandidate: placement.threadNsPerCandidate });
   const scoreTask = createScorer(
     { latencyMinMs: config.MODEL_LATENCY_MIN_MS, latencyMaxMs: config.MODEL_LATENCY_MAX_MS, failureRate: config.MODEL_FAILURE_RATE },
     pool,

@@ -49,7 +49,8 @@ export interface PlacementGauges {
   nsPerCandidate: number;
   poolWaitNs: number;
   poolWaitDevNs?: number;
-  threadNsPerCandidate?: number;
+  /** Measured, or the inline cost until measured. */
+  threadNsPerCandidate: number;
 }
 
 /** Where scrape-time gauges read from; unset sources report nothing. */
@@ -394,7 +395,7 @@ export function createMetrics(workerLabel: string): Metrics {
   });
   workerGauge('scoring_thread_seconds_per_candidate', 'Placement rule: measured wall time a scoring thread takes per candidate, preemptions included (the inline cost until measured)', () => {
     const p = sources.placement?.();
-    return p && (p.threadNsPerCandidate ?? p.nsPerCandidate) / 1e9;
+    return p && p.threadNsPerCandidate / 1e9;
   });
 
   const dbDuration = new Histogram(

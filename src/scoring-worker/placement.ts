@@ -13,8 +13,8 @@
  *    it takes off the loop. The expected wait is the measured one (its mean plus WAIT_TAIL mean
  *    deviations), plus the queue ahead of it, plus what scoring it takes longer on a thread than here (the
  *    threads' lower priority: where the event loops and the threads outnumber the cores, a thread is
- *    preempted by them). One such task in POOL_SAMPLE_EVERY goes to the pool
- *    anyway, so the wait estimate follows the machine. The
+ *    preempted by them). One such task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait
+ *    estimate follows the machine. The
  *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
  *    included (an inline task waits for neither), from tasks during which this loop scored nothing
  *    inline: those waited for the rule's own doing, and counting them would feed back (inline tasks
@@ -117,6 +117,11 @@ export class Placement {
     this.timer.unref();
   }
 
+  /** A thread's wall time per candidate, ns: measured, or the inline cost until a pool task has run. */
+  get threadNsPerCandidate(): number {
+    return this.costs.threadNsPerCandidate ?? this.costs.nsPerCandidate;
+  }
+
   /** Tasks up to this many candidates run inline under rule 1 (what /metrics shows). */
   get inlineUpTo(): number {
     return Math.floor(this.costs.handoffNs / Math.max(this.costs.nsPerCandidate, 1e-3));
@@ -166,7 +171,7 @@ export class Placement {
     // The thread's own time per candidate, under the same guards (dropped when this loop scored inline
     // meanwhile, whose CPU it competed with; one outlier moves it at most WAIT_OUTLIER × the estimate).
     if (run && run.candidates >= MIN_TIMED_CANDIDATES) {
-      const perCandidate = this.costs.threadNsPerCandidate ?? this.costs.nsPerCandidate;
+      const perCandidate = this.threadNsPerCandidate;
       const measured = Math.min((run.seconds * 1e9) / run.candidates, WAIT_OUTLIER * perCandidate);
       this.costs.threadNsPerCandidate = perCandidate + weight * (measured - perCandidate);
     }
@@ -178,14 +183,15 @@ export class Placement {
 
   private decide(task: ScoringTask): Place {
     if (this.mode !== 'adaptive') return this.mode;
-    const inlineNs = taskSize(task) * this.costs.nsPerCandidate;
+    const size = taskSize(task);
+    const inlineNs = size * this.costs.nsPerCandidate;
     if (inlineNs <= this.costs.handoffNs) return 'inline';
     this.sinceTimed += 1;
     if (this.loopUtilization >= LOOP_HAS_ROOM) return 'pool';
     // queued(), not stats(): a profile at 100 pool-sized misses/s found stats() (Piscina summarizing its
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.
     // Each queued task is taken to cost the thread what this one will.
-    const threadNs = taskSize(task) * (this.costs.threadNsPerCandidate ?? this.costs.nsPerCandidate);
+    const threadNs = size * this.threadNsPerCandidate;
     const expectedWaitNs =
       this.costs.poolWaitNs +
       WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) +
