@@ -14,6 +14,23 @@ export interface DbOptions {
   onclose?: () => void;
 }
 
+/**
+ * A timestamptz as PostgreSQL writes it in the UTC session (`0024-08-05 08:22:42.09996+00`, `... BC`).
+ * postgres.js hands the text to `new Date()`, whose non-ISO parser fails on years below 1000 (Invalid
+ * Date, then a 500 where the row is turned into JSON); the API accepts any RFC 3339 instant.
+ */
+const TIMESTAMPTZ = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)?([+-]\d\d)(?::(\d\d))?(?::(\d\d))?( BC)?$/;
+export function parseTimestamptz(text: string): Date {
+  const m = TIMESTAMPTZ.exec(text);
+  if (!m) return new Date(text); // 'infinity' and '-infinity' (Invalid Date, as postgres.js gives)
+  const [, y, mo, d, h, mi, sec, frac, oh, om, os, bc] = m;
+  const offsetMs = Math.sign(Number(`${oh}1`)) * (Math.abs(Number(oh)) * 3_600_000 + Number(om ?? 0) * 60_000 + Number(os ?? 0) * 1000);
+  // Date.UTC reads years 0-99 as 1900-1999: set the year on its own.
+  const date = new Date(Date.UTC(2000, Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), Math.floor(Number(frac ?? 0) * 1000)));
+  date.setUTCFullYear(bc ? 1 - Number(y) : Number(y));
+  return new Date(date.getTime() - offsetMs);
+}
+
 export function connect(url: string, opts: DbOptions): Sql {
   return postgres(url, {
     max: opts.max,
@@ -29,9 +46,14 @@ export function connect(url: string, opts: DbOptions): Sql {
     // Ids are BIGINT; the API caps them at 2^53-1, so a JS number holds them exactly.
     types: {
       int8: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) },
+      // Parameters are sent as postgres.js sends them by default (a Date or an instant's text, as ISO).
+      timestamptz: { to: 1184, from: [1184], serialize: (v: Date | string) => (v instanceof Date ? v : new Date(v)).toISOString(), parse: parseTimestamptz },
     },
     connection: {
       application_name: opts.application ?? 'recommendation-service',
+      // Offsets are then always +00 (in a named zone, instants before its first standard time carry
+      // local-mean-time offsets with seconds).
+      TimeZone: 'UTC',
       ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
     },
   });

@@ -71,6 +71,14 @@ describe('upsert', () => {
     expect(await repo.upsert(102, fields)).toEqual({ created: true, record: { content_id: 102, ...fields } });
   });
 
+  it('stores and returns an instant of any year the API accepts (years below 1000 once failed to parse: a 500)', async () => {
+    for (const [id, created_at] of [[191, '0024-08-05T08:22:42.099Z'], [192, '0001-01-01T00:00:00.000Z'], [193, '9999-12-31T23:59:59.999Z']] as const) {
+      const fields = { title: 'Old Rivers', genre: 'horror', popularity_score: 0.1, created_at };
+      expect((await repo.upsert(id, fields)).record.created_at).toBe(created_at);
+      expect((await repo.byId(id))?.created_at).toBe(created_at);
+    }
+  });
+
   it('on update replaces the required fields and keeps every absent one, including the columns the API does not write', async () => {
     await repo.upsert(103, { title: 'Old', genre: 'horror', popularity_score: 0.1, created_at: '2024-01-01T00:00:00.000Z', hidden: true, subscription_tier: 'basic', countries: ['JP'] });
     await db.sql`UPDATE content SET release_year = 1999, duration_minutes = 101 WHERE id = 103`;
