@@ -51,6 +51,7 @@ export interface PlacementGauges {
   poolWaitDevNs?: number;
   /** Measured, or the inline cost until measured. */
   threadNsPerCandidate: number;
+  threadDevNsPerCandidate?: number;
 }
 
 /** Where scrape-time gauges read from; unset sources report nothing. */
@@ -396,6 +397,10 @@ export function createMetrics(workerLabel: string): Metrics {
   workerGauge('scoring_thread_seconds_per_candidate', 'Placement rule: measured wall time a scoring thread takes per candidate, preemptions included (the inline cost until measured)', () => {
     const p = sources.placement?.();
     return p && p.threadNsPerCandidate / 1e9;
+  });
+  workerGauge('scoring_thread_deviation_seconds_per_candidate', 'Placement rule: mean deviation of that per-candidate time (the rule expects the mean plus twice this)', () => {
+    const p = sources.placement?.();
+    return p && (p.threadDevNsPerCandidate ?? 0) / 1e9;
   });
 
   const dbDuration = new Histogram(

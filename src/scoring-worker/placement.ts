@@ -11,14 +11,14 @@
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
  *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
  *    it takes off the loop. The expected wait is the measured one (its mean plus WAIT_TAIL mean
- *    deviations), plus the queue ahead of it, plus what scoring it takes longer on a thread than here (the
- *    threads' lower priority: where the event loops and the threads outnumber the cores, a thread is
- *    preempted by them). One such task in POOL_SAMPLE_EVERY goes to the pool anyway, so the wait
- *    estimate follows the machine. The
- *    measured wait is a pool task's whole time outside its thread, its reply waiting for this loop
- *    included (an inline task waits for neither), from tasks during which this loop scored nothing
- *    inline: those waited for the rule's own doing, and counting them would feed back (inline tasks
- *    delay the pool's replies, which sends more tasks inline);
+ *    deviations), plus the queue ahead of it, plus what scoring it takes longer on a thread than here,
+ *    tail included (the thread's mean time plus WAIT_TAIL mean deviations: at their lower priority the
+ *    threads are the first preempted where the event loops and the threads outnumber the cores, or the
+ *    host takes cycles). One such task in POOL_SAMPLE_EVERY goes to the pool anyway, so the estimates
+ *    follow the machine. The measured wait is a pool task's whole time outside its thread, its reply
+ *    waiting for this loop included (an inline task waits for neither), from tasks during which this loop
+ *    scored nothing inline: those waited for the rule's own doing, and counting them would feed back
+ *    (inline tasks delay the pool's replies, which sends more tasks inline);
  * 3. otherwise the pool (a busy loop always hands off), whose own bound (SCORING_QUEUE_MAX) sheds the
  *    rest to the popularity fallback.
  */
@@ -83,6 +83,8 @@ export interface Costs {
    * be nsPerCandidate). A niced thread on cores the event loops also need runs slower than inline.
    */
   threadNsPerCandidate?: number;
+  /** Mean absolute deviation of that per-candidate time, ns (0 until measured): its tail, as the wait's. */
+  threadDevNsPerCandidate?: number;
 }
 
 /** What the rule asks the pool: its queue length (cheap) and its thread count. */
@@ -174,6 +176,8 @@ export class Placement {
       const perCandidate = this.threadNsPerCandidate;
       const measured = Math.min((run.seconds * 1e9) / run.candidates, WAIT_OUTLIER * perCandidate);
       this.costs.threadNsPerCandidate = perCandidate + weight * (measured - perCandidate);
+      const runDev = this.costs.threadDevNsPerCandidate ?? 0;
+      this.costs.threadDevNsPerCandidate = runDev + weight * (Math.abs(measured - perCandidate) - runDev);
     }
   }
 
@@ -192,10 +196,11 @@ export class Placement {
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.
     // Each queued task is taken to cost the thread what this one will.
     const threadNs = size * this.threadNsPerCandidate;
+    const threadTailNs = threadNs + WAIT_TAIL * size * (this.costs.threadDevNsPerCandidate ?? 0);
     const expectedWaitNs =
       this.costs.poolWaitNs +
       WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) +
-      Math.max(0, threadNs - inlineNs) +
+      Math.max(0, threadTailNs - inlineNs) +
       (this.pool.queued() * threadNs) / Math.max(1, this.pool.threads ?? 1);
     if (inlineNs > expectedWaitNs) return 'pool';
     if (++this.sinceSampled < POOL_SAMPLE_EVERY) return 'inline';

@@ -194,6 +194,25 @@ describe('placement (adaptive)', () => {
     placement.close();
   });
 
+  it("weighs the thread's tail: the same mean time on the thread with a long tail keeps a task inline", () => {
+    // The whole catalog (50k candidates) at 60 ns: 3 ms inline; the pool 0.5 ms away.
+    const costs = () => ({ nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 500_000, poolWaitDevNs: 0 });
+    const steady = new Placement('adaptive', idlePool, costs());
+    const tailed = new Placement('adaptive', idlePool, costs());
+    // Both threads take 3 ms per task on average, as long as inline; one every time, the other 1 or 5 ms
+    // (preempted now and then): 3 + 2 × 2 ms expected, 4 ms more than inline on top of the wait.
+    for (let i = 0; i < 200; i++) {
+      steady.timedPool(0.000_5, 0, { candidates: 50_000, seconds: 0.003 });
+      tailed.timedPool(0.000_5, 0, { candidates: 50_000, seconds: i % 2 === 0 ? 0.001 : 0.005 });
+    }
+    expect(tailed.threadNsPerCandidate).toBeCloseTo(steady.threadNsPerCandidate, -1);
+    expect(tailed.costs.threadDevNsPerCandidate).toBeGreaterThan(30);
+    expect(steady.choose(taskOn(large, 0))).toBe('pool');
+    expect(tailed.choose(taskOn(large, 0))).toBe('inline');
+    steady.close();
+    tailed.close();
+  });
+
   describe("a pool task's measured wait", () => {
     let pool: ScoringPool;
     let placement: PlacementModule.Placement;
