@@ -42,7 +42,7 @@ import postgres from 'postgres';
 import { BENCH_DATA_DIR, benchPostgres, ensureDataset, ROOT } from './lib/pg.mjs';
 import { distinctUsers, GENERATOR, load, userMix, VEGETA, WRK_VERSION } from './lib/load.mjs';
 import { VEGETA_VERSION } from './lib/vegeta.mjs';
-import { clusterRss, cpuDelta, eventLoopCpu, machineBusy, postmasterPid, procStat, treeCpu } from './lib/proc.mjs';
+import { clusterRss, cpuDelta, eventLoopCpu, machineBusy, postmasterPid, procStat, schedDelta, schedTimes, treeCpu } from './lib/proc.mjs';
 import { get, perWorker, scrape, startCeiling, startRedis, startService, sum } from './lib/service.mjs';
 import { formatSummary, summarize } from './profile-summary.mjs';
 
@@ -102,17 +102,20 @@ async function measured(target, fn) {
   const pgPid = pgServer?.pid;
   const s0 = treeCpu(target?.pid);
   const l0 = eventLoopCpu(target?.pid);
+  const t0 = schedTimes(target?.pid);
   const p0 = treeCpu(pgPid);
   const m0 = machineBusy();
   const result = await fn();
   const s1 = treeCpu(target?.pid);
   const l1 = eventLoopCpu(target?.pid);
+  const t1 = schedTimes(target?.pid);
   const p1 = treeCpu(pgPid);
   const m1 = machineBusy();
   const list = Array.isArray(result) ? result : [result];
   const cpu = {
     svc: cpuDelta(s0, s1),
     loop: cpuDelta(l0, l1),
+    sched: schedDelta(t0, t1),
     pg: cpuDelta(p0, p1),
     machine: cpuDelta(m0, m1),
     requests: list.reduce((a, r) => a + r.total, 0),
@@ -546,7 +549,19 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
       // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
       const loop = scoring.cpu.loop;
       const perMiss = PROBE_RATE > 0 && loop && alone.cpu.loop ? ((loop.seconds - alone.cpu.loop.cores * loop.wall) * 1000) / Math.max(1, scoring.total) : undefined;
-      runs.push({ alone, scoring, probe, before, after, perMiss });
+      // Preemption, from the scheduler's own accounting: what the niced scoring threads spent runnable but
+      // off a CPU per pool task (their wall time beyond their CPU time, not their sleeping), and the share of
+      // the load the event loops spent so.
+      const sched = scoring.cpu.sched;
+      const runTasks = delta(before, after, 'scoring_task_wait_seconds_count');
+      const perTask = (seconds) => (sched && runTasks > 0 ? (1000 * seconds) / runTasks : undefined);
+      const preempted = sched && {
+        threadRunMs: perTask(sched.niced.run),
+        threadWaitMs: perTask(sched.niced.wait),
+        loopWaitShare: sched.loop.wait / sched.wall,
+        loopWaitShareAlone: alone.cpu.sched && alone.cpu.sched.loop.wait / alone.cpu.sched.wall,
+      };
+      runs.push({ alone, scoring, probe, before, after, perMiss, preempted });
     }
     const alone = medianRun(runs.map((r) => r.alone));
     const scoring = medianRun(runs.map((r) => r.scoring));
@@ -556,6 +571,13 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
     // the runs are left out).
     const measuredDelta = (name, match) => runs.reduce((total, r) => total + delta(r.before, r.after, name, match), 0);
     const perMiss = median(runs.map((r) => r.perMiss));
+    const preempted = Object.fromEntries(
+      ['threadRunMs', 'threadWaitMs', 'loopWaitShare', 'loopWaitShareAlone'].map((k) => [k, median(runs.map((r) => r.preempted?.[k]))]),
+    );
+    const pct = (x) => `${(100 * x).toFixed(1)} %`;
+    const schedNote =
+      (preempted.threadWaitMs !== undefined ? `; scoring threads per pool task: ${ms(preempted.threadRunMs)} ms on a CPU, ${ms(preempted.threadWaitMs)} ms runnable but preempted` : '') +
+      (preempted.loopWaitShare !== undefined ? `; event loops runnable but preempted ${pct(preempted.loopWaitShare)} of the load (probe alone ${pct(preempted.loopWaitShareAlone ?? NaN)})` : '');
     row(`${label}: hot probe alone`, 16, alone, REPEAT > 1 ? { note: spread(runs.map((r) => r.alone)).replace(/^; /, '') } : {});
     const lagP99 = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_p99_seconds'))) * 1000;
     const lagMax = Math.max(...Object.values(perWorker(after, 'nodejs_eventloop_lag_max_seconds'))) * 1000;
@@ -573,7 +595,8 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
     const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**${REPEAT > 1 ? ' (median of runs)' : ''}` : ''}` : '';
     row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
       eventLoopMsPerMiss: perMiss,
-      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}${spread(runs.map((r) => r.scoring))}`,
+      preempted,
+      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}${schedNote}${spread(runs.map((r) => r.scoring))}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,

@@ -165,6 +165,56 @@ export function eventLoopCpu(primary) {
   return { seconds, processes: workers.length, at: performance.now() };
 }
 
+const HAS_SCHEDSTAT = (() => {
+  try {
+    readFileSync('/proc/self/schedstat', 'utf8');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Scheduler time of the HTTP workers' threads (/proc/<pid>/task/<tid>/schedstat: ns on a CPU, ns runnable
+ * but waiting for one), in two groups: the event loops (tid = pid) and the niced threads (nice above 0:
+ * the scoring threads, at SCORING_THREAD_NICE). The waiting time is what preemption took from them: a
+ * thread's wall time beyond its CPU time that was not its own sleeping. Undefined without schedstats.
+ */
+export function schedTimes(primary) {
+  if (!HAS_SCHEDSTAT || !primary) return undefined;
+  const out = { loop: { run: 0, wait: 0 }, niced: { run: 0, wait: 0 }, at: performance.now() };
+  const workers = [...allStats().values()].filter((s) => s.ppid === primary).map((s) => s.pid);
+  for (const pid of workers) {
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited since the scan
+    }
+    for (const tid of tids) {
+      try {
+        const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19
+        const group = Number(tid) === pid ? out.loop : nice > 0 ? out.niced : undefined;
+        if (!group) continue;
+        group.run += run / 1e9;
+        group.wait += wait / 1e9;
+      } catch {
+        // A thread that ended since the listing adds nothing (the scoring threads and event loops live on).
+      }
+    }
+  }
+  return out;
+}
+
+/** Seconds on a CPU and runnable-but-waiting of each group between two schedTimes readings. */
+export function schedDelta(before, after) {
+  if (!before || !after) return undefined;
+  const d = (g) => ({ run: after[g].run - before[g].run, wait: after[g].wait - before[g].wait });
+  return { loop: d('loop'), niced: d('niced'), wall: (after.at - before.at) / 1000 };
+}
+
 let generatorsInFlight = 0;
 const reapedCpu = () => procStat('self')?.children;
 

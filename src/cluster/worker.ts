@@ -109,8 +109,13 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     cache.useDataset(version);
     if (replaced) log.info({ version }, 'new data set: catalog reloaded, cached lists dropped');
   };
-  const placement = new Placement(config.SCORING_MODE, pool, { ...UNMEASURED_COSTS }, metrics.scoring.placed);
-  metrics.sources.placement = () => ({ ...placement.costs, inlineUpTo: placement.inlineUpTo, threadNsPerCandidate: placement.threadNsPerCandidate });
+  const placement = new Placement(config.SCORING_MODE, pool, { ...UNMEASURED_COSTS }, metrics.scoring.placed, metrics.served);
+  metrics.sources.placement = () => ({
+    ...placement.costs,
+    inlineUpTo: placement.inlineUpTo,
+    threadNsPerCandidate: placement.threadNsPerCandidate,
+    requestsPerSecond: placement.requestsPerSecond,
+  });
   const scoreTask = createScorer(
     { latencyMinMs: config.MODEL_LATENCY_MIN_MS, latencyMaxMs: config.MODEL_LATENCY_MAX_MS, failureRate: config.MODEL_FAILURE_RATE },
     pool,

@@ -52,6 +52,8 @@ export interface PlacementGauges {
   /** Measured, or the inline cost until measured. */
   threadNsPerCandidate: number;
   threadDevNsPerCandidate?: number;
+  /** Requests per second the worker's event loop served at the last sample (what an inline task delays). */
+  requestsPerSecond: number;
 }
 
 /** Where scrape-time gauges read from; unset sources report nothing. */
@@ -214,6 +216,8 @@ export interface QueryMetrics {
 export interface Metrics {
   registry: client.Registry;
   request(route: RouteName, method: string, status: number, seconds: number): void;
+  /** Requests this worker has answered so far (a plain running count, for the placement rule). */
+  served(): number;
   cache: Record<(typeof CACHE_TIERS)[number], Record<(typeof CACHE_RESULTS)[number], CounterChild>>;
   invalidations: CounterChild;
   coalesced: CounterChild;
@@ -398,6 +402,7 @@ export function createMetrics(workerLabel: string): Metrics {
     const p = sources.placement?.();
     return p && p.threadNsPerCandidate / 1e9;
   });
+  workerGauge('scoring_loop_requests_per_second', 'Placement rule: requests per second this event loop served (scoring inline delays those arriving meanwhile)', () => sources.placement?.().requestsPerSecond);
   workerGauge('scoring_thread_deviation_seconds_per_candidate', 'Placement rule: mean deviation of that per-candidate time (the rule expects the mean plus twice this)', () => {
     const p = sources.placement?.();
     return p && (p.threadDevNsPerCandidate ?? 0) / 1e9;
@@ -498,10 +503,13 @@ export function createMetrics(workerLabel: string): Metrics {
     };
   };
 
+  let served = 0;
   return {
     replicaReads: () => (replicaReads ??= registerReplicaMetrics()),
     registry,
+    served: () => served,
     request(route, method, status, seconds) {
+      served += 1;
       const byMethod = requestChildren[route];
       const known = byMethod[method as (typeof METHODS)[number]];
       const byStatus = known ?? byMethod.OTHER;

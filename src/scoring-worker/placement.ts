@@ -9,9 +9,10 @@
  * Rule (mode "adaptive"):
  * 1. a task cheaper to score than to hand off runs inline (the seed's 100 candidates: always);
  * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
- *    than scoring it here blocks the loop runs inline: the pool would add more latency to the task than
- *    it takes off the loop. The expected wait is the measured one (its mean plus WAIT_TAIL mean
- *    deviations), plus the queue ahead of it, plus what scoring it takes longer on a thread than here,
+ *    than scoring it here blocks the loop and delays the requests arriving meanwhile runs inline: the pool
+ *    would add more latency to the task than it takes off the loop and its other requests. The expected
+ *    wait is the measured one (its mean plus WAIT_TAIL mean deviations), plus the queue ahead of it,
+ *    plus what scoring it takes longer on a thread than here,
  *    tail included (the thread's mean time plus WAIT_TAIL mean deviations: at their lower priority the
  *    threads are the first preempted where the event loops and the threads outnumber the cores, or the
  *    host takes cycles). One such task in POOL_SAMPLE_EVERY goes to the pool anyway, so the estimates
@@ -96,6 +97,8 @@ export interface PoolLoad {
 export class Placement {
   /** Seconds this event loop has spent scoring inline (all tasks, timed or not): see timedPool. */
   inlineSeconds = 0;
+  /** Requests this event loop served per second, measured every LOOP_SAMPLE_MS: those an inline task delays. */
+  requestsPerSecond = 0;
   private loopUtilization = 0;
   private sinceSampled = 0;
   /** Tasks past rule 1 placed since the last pool wait was measured: what that measurement stands for. */
@@ -108,13 +111,22 @@ export class Placement {
     readonly costs: Costs,
     /** Counts each decision (the scoring_tasks_total counters). */
     private readonly placed: Record<Place, { inc(): void }> = { inline: { inc() {} }, pool: { inc() {} } },
+    /** Requests this event loop has served so far (a running count; sampled with the utilization). */
+    served: () => number = () => 0,
   ) {
     if (mode !== 'adaptive') return;
     let last = performance.eventLoopUtilization();
+    let lastServed = served();
+    let lastAt = performance.now();
     this.timer = setInterval(() => {
       const now = performance.eventLoopUtilization();
       this.loopUtilization = performance.eventLoopUtilization(now, last).utilization;
       last = now;
+      const count = served();
+      const at = performance.now();
+      this.requestsPerSecond = ((count - lastServed) * 1000) / Math.max(1, at - lastAt);
+      lastServed = count;
+      lastAt = at;
     }, LOOP_SAMPLE_MS);
     this.timer.unref();
   }
@@ -202,7 +214,13 @@ export class Placement {
       WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) +
       Math.max(0, threadTailNs - inlineNs) +
       (this.pool.queued() * threadNs) / Math.max(1, this.pool.threads ?? 1);
-    if (inlineNs > expectedWaitNs) return 'pool';
+    // What scoring inline costs: the loop time it takes, and the delay it adds to the requests that arrive
+    // meanwhile (rate × time of them, waiting half of it on average). Whole-catalog scoring at 2,000 hits/s
+    // delays them ~36 ms in all per task, far more than any pool wait: weighing the loop time alone, a
+    // noisy minute's wait and thread tails (~11 ms expected) sent a third of those tasks inline at
+    // WORKERS=1, where they stalled the hits and the pool's replies both.
+    const hitsDelayNs = (this.requestsPerSecond * 1e-9 * inlineNs * inlineNs) / 2;
+    if (inlineNs + hitsDelayNs > expectedWaitNs) return 'pool';
     if (++this.sinceSampled < POOL_SAMPLE_EVERY) return 'inline';
     this.sinceSampled = 0;
     return 'pool';

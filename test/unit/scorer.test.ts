@@ -213,6 +213,27 @@ describe('placement (adaptive)', () => {
     tailed.close();
   });
 
+  it('weighs the requests an inline task would delay: a loop serving many sends the same task to the pool', async () => {
+    // The whole catalog (50k candidates) at 60 ns: 3 ms inline. The pool: 1 ms away ±1 ms, and its threads
+    // 40 % slower than this loop: 1 + 2 + 1.2 = 4.2 ms expected, more than the 3 ms the loop would spend.
+    let served = 0;
+    const costs = { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000, poolWaitDevNs: 1_000_000, threadNsPerCandidate: 84 };
+    const placement = new Placement('adaptive', idlePool, costs, undefined, () => served);
+    expect(placement.choose(taskOn(large, 0))).toBe('inline');
+    // 2,000 requests a second on this loop: scoring inline would hold ~6 of them 1.5 ms each on average.
+    const started = performance.now();
+    const hits = setInterval(() => (served += 20), 10);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    clearInterval(hits);
+    expect(placement.requestsPerSecond).toBeGreaterThan(1_000);
+    expect(placement.requestsPerSecond).toBeLessThan(3_000);
+    expect(performance.now() - started).toBeGreaterThan(600);
+    expect(placement.choose(taskOn(large, 0))).toBe('pool');
+    // The 10k-candidate task (0.6 ms) delays them too little: it stays inline.
+    expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
+    placement.close();
+  });
+
   describe("a pool task's measured wait", () => {
     let pool: ScoringPool;
     let placement: PlacementModule.Placement;
