@@ -6,14 +6,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
-const HAS_PROC = (() => {
+/** Whether this kernel has `file` (a /proc feature probe). */
+function readable(file) {
   try {
-    readFileSync('/proc/self/stat', 'utf8');
+    readFileSync(file, 'utf8');
     return true;
   } catch {
     return false;
   }
-})();
+}
+
+const HAS_PROC = readable('/proc/self/stat');
+/** Per-thread scheduler statistics (CONFIG_SCHEDSTATS or CONFIG_SCHED_INFO). */
+const HAS_SCHEDSTAT = readable('/proc/self/schedstat');
 
 /** Clock ticks per second of the utime/stime fields (`getconf CLK_TCK`, normally 100). */
 export const CLK_TCK = (() => {
@@ -25,9 +30,9 @@ export const CLK_TCK = (() => {
 })();
 
 /**
- * One /proc/<pid>/stat: ppid and CPU seconds. `self` = utime + stime (fields 14, 15: the process and all
- * its threads, live or exited); `children` = cutime + cstime (16, 17: children it has reaped). The comm
- * field may hold spaces and parentheses, so fields are counted from the last ')'.
+ * One /proc/<pid>/stat: ppid, nice (field 19) and CPU seconds. `self` = utime + stime (fields 14, 15: the
+ * process and all its threads, live or exited); `children` = cutime + cstime (16, 17: children it has
+ * reaped). The comm field may hold spaces and parentheses, so fields are counted from the last ')'.
  */
 export function procStat(pid) {
   return readStat(`/proc/${pid}/stat`, pid);
@@ -47,6 +52,7 @@ function readStat(file, pid) {
     pid: Number(pid),
     state: f[0],
     ppid: Number(f[1]),
+    nice: Number(f[16]),
     self: (Number(f[11]) + Number(f[12])) / CLK_TCK,
     children: (Number(f[13]) + Number(f[14])) / CLK_TCK,
   };
@@ -151,6 +157,11 @@ export function machineBusy() {
   }
 }
 
+/** The direct children of `primary` (the cluster's HTTP workers). */
+function workerPids(primary) {
+  return [...allStats().values()].filter((s) => s.ppid === primary).map((s) => s.pid);
+}
+
 /**
  * CPU seconds of the HTTP workers' main threads only (the event loops): /proc/<pid>/task/<pid>/stat of each
  * direct child of `primary`, whose tid equals its pid. Scoring threads, GC helpers and libuv's pool are
@@ -158,21 +169,12 @@ export function machineBusy() {
  */
 export function eventLoopCpu(primary) {
   if (!HAS_PROC || !primary) return undefined;
-  const workers = [...allStats().values()].filter((s) => s.ppid === primary).map((s) => s.pid);
+  const workers = workerPids(primary);
   let seconds = 0;
   // A worker that exited between the scan and the read has no stat: it adds nothing.
   for (const pid of workers) seconds += readStat(`/proc/${pid}/task/${pid}/stat`, pid)?.self ?? 0;
   return { seconds, processes: workers.length, at: performance.now() };
 }
-
-const HAS_SCHEDSTAT = (() => {
-  try {
-    readFileSync('/proc/self/schedstat', 'utf8');
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /**
  * Scheduler time of the HTTP workers' threads (/proc/<pid>/task/<tid>/schedstat: ns on a CPU, ns runnable
@@ -183,8 +185,7 @@ const HAS_SCHEDSTAT = (() => {
 export function schedTimes(primary) {
   if (!HAS_SCHEDSTAT || !primary) return undefined;
   const out = { loop: { run: 0, wait: 0 }, niced: { run: 0, wait: 0 }, at: performance.now() };
-  const workers = [...allStats().values()].filter((s) => s.ppid === primary).map((s) => s.pid);
-  for (const pid of workers) {
+  for (const pid of workerPids(primary)) {
     let tids;
     try {
       tids = readdirSync(`/proc/${pid}/task`);
@@ -194,8 +195,7 @@ export function schedTimes(primary) {
     for (const tid of tids) {
       try {
         const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19
+        const nice = readStat(`/proc/${pid}/task/${tid}/stat`, pid)?.nice ?? 0;
         const group = Number(tid) === pid ? out.loop : nice > 0 ? out.niced : undefined;
         if (!group) continue;
         group.run += run / 1e9;

@@ -12,10 +12,9 @@
  *    than scoring it here blocks the loop and delays the requests arriving meanwhile runs inline: the pool
  *    would add more latency to the task than it takes off the loop and its other requests. The expected
  *    wait is the measured one (its mean plus WAIT_TAIL mean deviations), plus the queue ahead of it,
- *    plus what scoring it takes longer on a thread than here,
- *    tail included (the thread's mean time plus WAIT_TAIL mean deviations: at their lower priority the
- *    threads are the first preempted where the event loops and the threads outnumber the cores, or the
- *    host takes cycles). One such task in POOL_SAMPLE_EVERY goes to the pool anyway, so the estimates
+ *    plus what scoring it takes longer on a thread than here, tail included (the thread's mean time plus
+ *    WAIT_TAIL mean deviations: at their lower priority the threads are the first preempted where the
+ *    event loops and the threads outnumber the cores, or the host takes cycles). One such task in POOL_SAMPLE_EVERY goes to the pool anyway, so the estimates
  *    follow the machine. The measured wait is a pool task's whole time outside its thread, its reply
  *    waiting for this loop included (an inline task waits for neither), from tasks during which this loop
  *    scored nothing inline: those waited for the rule's own doing, and counting them would feed back
