@@ -549,15 +549,15 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
       // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
       const loop = scoring.cpu.loop;
       const perMiss = PROBE_RATE > 0 && loop && alone.cpu.loop ? ((loop.seconds - alone.cpu.loop.cores * loop.wall) * 1000) / Math.max(1, scoring.total) : undefined;
-      // Preemption, from the scheduler's own accounting: what the niced scoring threads spent runnable but
+      // Preemption, from the scheduler's own accounting: what the scoring threads spent runnable but
       // off a CPU per pool task (their wall time beyond their CPU time, not their sleeping), and the share of
       // the load the event loops spent so.
       const sched = scoring.cpu.sched;
       const runTasks = delta(before, after, 'scoring_task_wait_seconds_count');
       const perTask = (seconds) => (sched && runTasks > 0 ? (1000 * seconds) / runTasks : undefined);
       const preempted = sched && {
-        threadRunMs: perTask(sched.niced.run),
-        threadWaitMs: perTask(sched.niced.wait),
+        threadRunMs: perTask(sched.scoring.run),
+        threadWaitMs: perTask(sched.scoring.wait),
         loopWaitShare: sched.loop.wait / sched.wall,
         loopWaitShareAlone: alone.cpu.sched && alone.cpu.sched.loop.wait / alone.cpu.sched.wall,
       };
@@ -590,12 +590,14 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
     const waitMs = poolTasks > 0 ? (1000 * measuredDelta('scoring_task_wait_seconds_sum')) / poolTasks : NaN;
     const runMs = poolTasks > 0 ? (1000 * measuredDelta('scoring_task_run_seconds_sum')) / poolTasks : NaN;
     const estimateMs = Math.max(0, ...Object.values(perWorker(after, 'scoring_pool_wait_estimate_seconds'))) * 1000;
-    const poolNote = poolTasks > 0 ? `; pool tasks: ${ms(waitMs)} ms outside the thread, ${ms(runMs)} ms on it (means); rule's wait estimate ${ms(estimateMs)} ms` : '';
+    const nice = Math.max(0, ...Object.values(perWorker(after, 'scoring_thread_nice')));
+    const poolNote = poolTasks > 0 ? `; pool tasks: ${ms(waitMs)} ms outside the thread, ${ms(runMs)} ms on it (means), threads at nice ${nice}; rule's wait estimate ${ms(estimateMs)} ms` : '';
     const loop = scoring.cpu.loop;
     const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**${REPEAT > 1 ? ' (median of runs)' : ''}` : ''}` : '';
     row(`${label}: scoring load (${candidates}, offered ${rate} req/s)`, 32, scoring, {
       eventLoopMsPerMiss: perMiss,
       preempted,
+      threadNice: nice,
       note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}${schedNote}${spread(runs.map((r) => r.scoring))}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {

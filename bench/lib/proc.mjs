@@ -52,7 +52,6 @@ function readStat(file, pid) {
     pid: Number(pid),
     state: f[0],
     ppid: Number(f[1]),
-    nice: Number(f[16]),
     self: (Number(f[11]) + Number(f[12])) / CLK_TCK,
     children: (Number(f[13]) + Number(f[14])) / CLK_TCK,
   };
@@ -178,13 +177,14 @@ export function eventLoopCpu(primary) {
 
 /**
  * Scheduler time of the HTTP workers' threads (/proc/<pid>/task/<tid>/schedstat: ns on a CPU, ns runnable
- * but waiting for one), in two groups: the event loops (tid = pid) and the niced threads (nice above 0:
- * the scoring threads, at SCORING_THREAD_NICE). The waiting time is what preemption took from them: a
- * thread's wall time beyond its CPU time that was not its own sleeping. Undefined without schedstats.
+ * but waiting for one), in two groups: the event loops (tid = pid) and the scoring threads (named
+ * "scoring" by src/scoring-worker/task.ts, whatever SCORING_THREAD_NICE gave them). The waiting time is
+ * what preemption took from them: a thread's wall time beyond its CPU time that was not its own sleeping.
+ * Undefined without schedstats.
  */
 export function schedTimes(primary) {
   if (!HAS_SCHEDSTAT || !primary) return undefined;
-  const out = { loop: { run: 0, wait: 0 }, niced: { run: 0, wait: 0 }, at: performance.now() };
+  const out = { loop: { run: 0, wait: 0 }, scoring: { run: 0, wait: 0 }, at: performance.now() };
   for (const pid of workerPids(primary)) {
     let tids;
     try {
@@ -194,10 +194,9 @@ export function schedTimes(primary) {
     }
     for (const tid of tids) {
       try {
-        const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
-        const nice = readStat(`/proc/${pid}/task/${tid}/stat`, pid)?.nice ?? 0;
-        const group = Number(tid) === pid ? out.loop : nice > 0 ? out.niced : undefined;
+        const group = Number(tid) === pid ? out.loop : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === 'scoring' ? out.scoring : undefined;
         if (!group) continue;
+        const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
         group.run += run / 1e9;
         group.wait += wait / 1e9;
       } catch {
@@ -212,7 +211,7 @@ export function schedTimes(primary) {
 export function schedDelta(before, after) {
   if (!before || !after) return undefined;
   const d = (g) => ({ run: after[g].run - before[g].run, wait: after[g].wait - before[g].wait });
-  return { loop: d('loop'), niced: d('niced'), wall: (after.at - before.at) / 1000 };
+  return { loop: d('loop'), scoring: d('scoring'), wall: (after.at - before.at) / 1000 };
 }
 
 let generatorsInFlight = 0;

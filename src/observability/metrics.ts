@@ -39,6 +39,7 @@ export interface PoolGauges {
   utilization: number;
   inFlight: number;
   capacity: number;
+  nice: number;
 }
 
 /** The placement rule's measured costs (scoring-worker/placement.ts). */
@@ -377,6 +378,7 @@ export function createMetrics(workerLabel: string): Metrics {
     () => sources.scoringPool?.().inFlight,
   );
   workerGauge('scoring_pool_capacity', 'Scoring tasks the pool runs at once (one per thread)', () => sources.scoringPool?.().capacity);
+  workerGauge('scoring_thread_nice', 'OS niceness added to the scoring threads (SCORING_THREAD_NICE as resolved)', () => sources.scoringPool?.().nice);
   workerGauge(
     'scoring_inline_max_candidates',
     'Placement rule: tasks up to this many candidates cost less inline than the measured thread hand-off',

@@ -43,6 +43,8 @@ export interface ScoringPoolStats {
   inFlight: number;
   /** Tasks the pool runs at once: one per thread. */
   capacity: number;
+  /** OS niceness added to the threads (SCORING_THREAD_NICE, as resolved). */
+  nice: number;
 }
 
 export interface ScoringPool {
@@ -63,6 +65,7 @@ const NO_CAPACITY = new Set(['Task queue is at limit', 'No task queue available 
 
 export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
   const threads = Math.max(1, Math.floor(opts.threads));
+  const nice = Math.max(0, Math.min(19, Math.floor(opts.niceIncrement ?? 0)));
   const pool = new Piscina<ScoringTask, ScoredTask>({
     // Resolved next to this file so it works from dist/ (and the worker loads compiled JS).
     filename: fileURLToPath(new URL('./task.js', import.meta.url)),
@@ -72,7 +75,7 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
     idleTimeout: Infinity,
     maxQueue: Math.max(0, Math.floor(opts.maxQueue)),
     concurrentTasksPerWorker: 1,
-    niceIncrement: Math.max(0, Math.min(19, Math.floor(opts.niceIncrement ?? 0))),
+    niceIncrement: nice,
   });
   // Without a listener an 'error' event would crash the process; in-flight tasks already reject on their own.
   pool.on('error', (err: Error) => opts.onError?.(err));
@@ -114,6 +117,7 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
       completed: pool.completed,
       inFlight,
       capacity: threads,
+      nice,
     }),
   };
 }

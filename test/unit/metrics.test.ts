@@ -56,7 +56,7 @@ describe('worker metrics', () => {
   it('reads scrape-time gauges from their sources, and omits those never wired', async () => {
     const m = createMetrics('1');
     expect(await m.registry.metrics()).not.toMatch(/^scoring_pool_queue_size\{/m);
-    m.sources.scoringPool = () => ({ queueSize: 3, utilization: 0.25, inFlight: 67, capacity: 64 });
+    m.sources.scoringPool = () => ({ queueSize: 3, utilization: 0.25, inFlight: 67, capacity: 64, nice: 10 });
     m.sources.dbInFlight = () => 4;
     m.sources.dbPoolSize = 20;
     m.sources.redisReady = () => false;
@@ -65,6 +65,7 @@ describe('worker metrics', () => {
     expect(text).toContain('scoring_pool_utilization_ratio{worker="1"} 0.25');
     expect(text).toContain('scoring_pool_tasks_in_flight{worker="1"} 67');
     expect(text).toContain('scoring_pool_capacity{worker="1"} 64');
+    expect(text).toContain('scoring_thread_nice{worker="1"} 10');
     expect(text).toContain('db_queries_in_flight{worker="1"} 4');
     expect(text).toContain('db_pool_connections{worker="1"} 20');
     expect(text).toContain('redis_connected{worker="1"} 0');
