@@ -8,9 +8,10 @@
  *
  * Rule (mode "adaptive"):
  * 1. a task cheaper to score than to hand off runs inline (the seed's 100 candidates: always);
- * 2. while this event loop has room (utilization under half), a task that would wait on the pool longer
- *    than scoring it here blocks the loop and delays the requests arriving meanwhile runs inline: the pool
- *    would add more latency to the task than it takes off the loop and its other requests. The expected
+ * 2. a task that would wait on the pool longer than scoring it here blocks the loop and delays the
+ *    requests arriving meanwhile runs inline: the pool would add more latency to the task than it takes
+ *    off the loop and its other requests. That delay grows with how busy the loop already is (below),
+ *    so a busy loop hands off all but the tasks that delay little. The expected
  *    wait is the measured one (its mean plus WAIT_TAIL mean deviations), plus the queue ahead of it,
  *    plus what scoring it takes longer on a thread than here, tail included (the thread's mean time plus
  *    WAIT_TAIL mean deviations: at their lower priority the threads are the first preempted where the
@@ -19,8 +20,7 @@
  *    waiting for this loop included (an inline task waits for neither), from tasks during which this loop
  *    scored nothing inline: those waited for the rule's own doing, and counting them would feed back
  *    (inline tasks delay the pool's replies, which sends more tasks inline);
- * 3. otherwise the pool (a busy loop always hands off), whose own bound (SCORING_QUEUE_MAX) sheds the
- *    rest to the popularity fallback.
+ * 3. otherwise the pool, whose own bound (SCORING_QUEUE_MAX) sheds the rest to the popularity fallback.
  */
 import { performance } from 'node:perf_hooks';
 import type { ScoringTask } from '../domain/types.js';
@@ -30,8 +30,6 @@ import type { ScoringPool } from './pool.js';
 export type ScoringMode = 'adaptive' | 'pool' | 'inline';
 export type Place = 'inline' | 'pool';
 
-/** Event-loop utilization under which an idle-enough loop may take a task the threads have no room for. */
-const LOOP_HAS_ROOM = 0.5;
 const LOOP_SAMPLE_MS = 250;
 /** Weight of a new measurement in the per-candidate cost and the pool wait (exponential moving averages). */
 const EWMA = 0.05;
@@ -202,24 +200,31 @@ export class Placement {
     const inlineNs = size * this.costs.nsPerCandidate;
     if (inlineNs <= this.costs.handoffNs) return 'inline';
     this.sinceTimed += 1;
-    if (this.loopUtilization >= LOOP_HAS_ROOM) return 'pool';
     // queued(), not stats(): a profile at 100 pool-sized misses/s found stats() (Piscina summarizing its
     // run-time histogram for `utilization`) costing the event loop more than the scoring it placed.
     // Each queued task is taken to cost the thread what this one will.
     const threadNs = size * this.threadNsPerCandidate;
     const threadTailNs = threadNs + WAIT_TAIL * size * (this.costs.threadDevNsPerCandidate ?? 0);
-    const expectedWaitNs =
+    // What the pool adds to this task's latency over scoring it here: the wait outside the thread, the
+    // queue ahead of it, and what the thread takes beyond this loop's time (less, if it is faster).
+    const poolExtraNs =
       this.costs.poolWaitNs +
       WAIT_TAIL * (this.costs.poolWaitDevNs ?? 0) +
-      Math.max(0, threadTailNs - inlineNs) +
+      (threadTailNs - inlineNs) +
       (this.pool.queued() * threadNs) / Math.max(1, this.pool.threads ?? 1);
-    // What scoring inline costs: the loop time it takes, and the delay it adds to the requests that arrive
-    // meanwhile (rate × time of them, waiting half of it on average). Whole-catalog scoring at 2,000 hits/s
-    // delays them ~36 ms in all per task, far more than any pool wait: weighing the loop time alone, a
-    // noisy minute's wait and thread tails (~11 ms expected) sent a third of those tasks inline at
-    // WORKERS=1, where they stalled the hits and the pool's replies both.
-    const hitsDelayNs = (this.requestsPerSecond * 1e-9 * inlineNs * inlineNs) / 2;
-    if (inlineNs + hitsDelayNs > expectedWaitNs) return 'pool';
+    // What scoring here adds to the other requests' latency. On a loop busy a share u of the time (its
+    // utilization), work x pushes back every request until the loop has idled x more, which takes
+    // x / (1 - u): rate × x / (1 - u) requests, delayed x/2 on average (the M/G/1 busy-period argument).
+    // Whole-catalog scoring at 2,000 hits/s delays them ~36 ms in all per task on an idle loop, far more
+    // than any pool wait: a rule that took the loop time x alone for the cost of inline sent, on a noisy
+    // minute, a third of those tasks inline at WORKERS=1, where they stalled the hits and the pool's
+    // replies both. The task's own x is no cost of inline (the pool's extra is counted beyond it): a rule
+    // that added it to the hits' delay, and handed off whenever the loop was over half busy, sent 23-98 %
+    // of 10k-candidate tasks (0.6 ms) to the pool at WORKERS=1, where each waited ~0.7 ms and ran 0.8 on
+    // a thread, for a scoring p99 20-40 % over inline and hits no faster (interleaved runs, 2026-12-03).
+    const idle = 1 - Math.min(this.loopUtilization, 1);
+    const hitsDelayNs = idle > 0 ? (this.requestsPerSecond * 1e-9 * inlineNs * inlineNs) / (2 * idle) : Infinity;
+    if (hitsDelayNs >= poolExtraNs) return 'pool';
     if (++this.sinceSampled < POOL_SAMPLE_EVERY) return 'inline';
     this.sinceSampled = 0;
     return 'pool';

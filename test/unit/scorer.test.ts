@@ -105,7 +105,7 @@ describe('placement (adaptive)', () => {
     placement.close();
   });
 
-  it('scores inline a task the busy threads would make wait, while this event loop has room', () => {
+  it('scores inline a task the busy threads would make wait', () => {
     const backlog = { queued: () => 3, threads: 1 };
     const placement = new Placement('adaptive', backlog, { nsPerCandidate: 10, handoffNs: 50_000, poolWaitNs: 0 });
     expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
@@ -116,12 +116,14 @@ describe('placement (adaptive)', () => {
     twoThreads.close();
   });
 
-  it('scores inline a task the pool would make wait longer than scoring it blocks the loop, sampling the pool now and then', () => {
-    // 10k candidates at 60 ns: 0.6 ms inline; an idle pool measured at 1 ms of wait (wake-ups, hand-off).
+  it('scores inline a task the pool would delay more than scoring it here delays the loop\'s requests, sampling the pool now and then', () => {
+    // 10k candidates at 60 ns: 0.6 ms inline, delaying the ~1.2 requests that arrive meanwhile at 2,000 a
+    // second by 0.3 ms each (0.36 ms in all); an idle pool measured at 1 ms of wait (wake-ups, hand-off).
     const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000 });
+    placement.requestsPerSecond = 2_000;
     const places = Array.from({ length: 64 }, () => placement.choose(taskOn(large, 10_000)));
     expect(places.filter((p) => p === 'pool')).toHaveLength(2); // one in 32 keeps the wait measured
-    // The whole catalog (50k candidates: 3 ms) is worth the wait.
+    // The whole catalog (50k candidates: 3 ms) delays ~6 requests 1.5 ms each: worth the wait.
     expect(placement.choose(taskOn(large, 0))).toBe('pool');
     // Pool tasks that waited 0.1 ms bring the estimate down: the 10k task goes to the pool again.
     for (let i = 0; i < 200; i++) placement.timedPool(0.000_1);
@@ -145,16 +147,18 @@ describe('placement (adaptive)', () => {
   });
 
   it('lets a rare measurement (one task in 32 on the pool) weigh for the tasks placed since the last one', () => {
-    // 10k candidates at 60 ns: 0.6 ms inline; an estimate of 2 ms (raised during a stall) keeps them inline.
+    // 10k candidates at 60 ns: 0.6 ms inline (0.36 ms of delay to 2,000 requests a second); an estimate
+    // of 2 ms (raised during a stall) keeps them inline.
     const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 2_000_000 });
+    placement.requestsPerSecond = 2_000;
     const places = Array.from({ length: 32 }, () => placement.choose(taskOn(large, 10_000)));
     expect(places.filter((p) => p === 'pool')).toHaveLength(1);
     placement.timedPool(0.000_1); // the sampled task: the pool is 0.1 ms away again
     // One measurement for 32 decisions moves the estimate most of the way (1 - 0.95^32 ≈ 0.81), not 5 %.
     expect(placement.costs.poolWaitNs).toBeLessThan(700_000);
-    // The jump itself is a deviation (the tail is uncertain): two more such samples settle it, and the
+    // The jump itself is a deviation (the tail is uncertain): three more such samples settle it, and the
     // 10k task goes to the pool again.
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 32; i++) placement.choose(taskOn(large, 10_000));
       placement.timedPool(0.000_1);
     }
@@ -163,11 +167,14 @@ describe('placement (adaptive)', () => {
   });
 
   it("weighs the pool's tail: the same mean wait with a long tail keeps a task inline", () => {
-    // 10k candidates at 60 ns: 0.6 ms inline; the pool's mean wait 0.4 ms.
+    // 10k candidates at 60 ns: 0.6 ms inline, 0.54 ms of delay to 3,000 requests a second; the pool's
+    // mean wait 0.4 ms.
     const steady = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 400_000, poolWaitDevNs: 0 });
+    steady.requestsPerSecond = 3_000;
     expect(steady.choose(taskOn(large, 10_000))).toBe('pool');
-    // Waits of 0.4 ms on average but ±0.2 ms (mean deviation): 0.4 + 2 × 0.2 = 0.8 ms expected, over 0.6.
+    // Waits of 0.4 ms on average but ±0.2 ms (mean deviation): 0.4 + 2 × 0.2 = 0.8 ms expected, over 0.54.
     const tailed = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 400_000, poolWaitDevNs: 200_000 });
+    tailed.requestsPerSecond = 3_000;
     expect(tailed.choose(taskOn(large, 10_000))).toBe('inline');
     // The whole catalog (3 ms inline) is still worth it.
     expect(tailed.choose(taskOn(large, 0))).toBe('pool');
@@ -176,11 +183,13 @@ describe('placement (adaptive)', () => {
   });
 
   it('weighs a thread slower than this loop: what scoring takes longer there counts as wait', () => {
-    // The whole catalog (50k candidates) at 60 ns: 3 ms inline; the pool 0.5 ms away.
+    // The whole catalog (50k candidates) at 60 ns: 3 ms inline, delaying 500 requests a second by 2.25 ms
+    // in all; the pool 0.5 ms away.
     const placement = new Placement('adaptive', idlePool, { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 500_000, poolWaitDevNs: 0 });
+    placement.requestsPerSecond = 500;
     expect(placement.choose(taskOn(large, 0))).toBe('pool');
     // Pool tasks report 150 ns per candidate on the thread (preempted by event loops on shared cores):
-    // 7.5 ms there against 3 ms here, 4.5 ms more than inline on top of the wait.
+    // 7.5 ms there against 3 ms here, 4.5 ms more than inline on top of the wait, more than the delay.
     for (let i = 0; i < 100; i++) placement.timedPool(0.000_5, 0, { candidates: 50_000, seconds: 0.007_5 });
     expect(placement.costs.threadNsPerCandidate).toBeGreaterThan(140);
     expect(placement.choose(taskOn(large, 0))).toBe('inline');
@@ -195,12 +204,15 @@ describe('placement (adaptive)', () => {
   });
 
   it("weighs the thread's tail: the same mean time on the thread with a long tail keeps a task inline", () => {
-    // The whole catalog (50k candidates) at 60 ns: 3 ms inline; the pool 0.5 ms away.
+    // The whole catalog (50k candidates) at 60 ns: 3 ms inline, delaying 500 requests a second by 2.25 ms
+    // in all; the pool 0.5 ms away.
     const costs = () => ({ nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 500_000, poolWaitDevNs: 0 });
     const steady = new Placement('adaptive', idlePool, costs());
     const tailed = new Placement('adaptive', idlePool, costs());
+    steady.requestsPerSecond = tailed.requestsPerSecond = 500;
     // Both threads take 3 ms per task on average, as long as inline; one every time, the other 1 or 5 ms
-    // (preempted now and then): 3 + 2 × 2 ms expected, 4 ms more than inline on top of the wait.
+    // (preempted now and then): 3 + 2 × 2 ms expected, 4 ms more than inline on top of the wait, more
+    // than the 2.25 ms of delay scoring here would cost.
     for (let i = 0; i < 200; i++) {
       steady.timedPool(0.000_5, 0, { candidates: 50_000, seconds: 0.003 });
       tailed.timedPool(0.000_5, 0, { candidates: 50_000, seconds: i % 2 === 0 ? 0.001 : 0.005 });
@@ -215,7 +227,8 @@ describe('placement (adaptive)', () => {
 
   it('weighs the requests an inline task would delay: a loop serving many sends the same task to the pool', async () => {
     // The whole catalog (50k candidates) at 60 ns: 3 ms inline. The pool: 1 ms away ±1 ms, and its threads
-    // 40 % slower than this loop: 1 + 2 + 1.2 = 4.2 ms expected, more than the 3 ms the loop would spend.
+    // 40 % slower than this loop: 1 + 2 + 1.2 = 4.2 ms more than scoring here, where, serving nothing
+    // else, the task delays no one.
     let served = 0;
     const costs = { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000, poolWaitDevNs: 1_000_000, threadNsPerCandidate: 84 };
     const placement = new Placement('adaptive', idlePool, costs, undefined, () => served);
@@ -234,6 +247,34 @@ describe('placement (adaptive)', () => {
     placement.close();
   });
 
+  it('weighs those requests by how busy the loop is: a busy loop serving many hands off, one serving few keeps the task', async () => {
+    // 10k candidates at 60 ns: 0.6 ms inline, against a pool 1 ms away (no tail, threads as fast as this
+    // loop). At 2,000 requests a second an idle loop delays them 0.36 ms in all: inline. Busy 80 % of the
+    // time, the same work holds them five times as long (1.8 ms): the pool. A loop as busy serving 50 a
+    // second delays them little (0.05 ms): inline, busy or not.
+    let served = 0;
+    const costs = { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000, poolWaitDevNs: 0, threadNsPerCandidate: 60 };
+    const placement = new Placement('adaptive', idlePool, costs, undefined, () => served);
+    const phase = async (perTick: number, spinMs: number): Promise<void> => {
+      const ticks = setInterval(() => {
+        const until = performance.now() + spinMs;
+        while (performance.now() < until); // this loop busy spinMs of every 10 ms
+        served += perTick;
+      }, 10);
+      await new Promise((resolve) => setTimeout(resolve, 700)); // two samples of 250 ms inside the phase
+      clearInterval(ticks);
+    };
+    await phase(20, 0);
+    expect(placement.requestsPerSecond).toBeGreaterThan(1_000);
+    expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
+    await phase(20, 8);
+    expect(placement.requestsPerSecond).toBeGreaterThan(1_000);
+    expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
+    await phase(0.5, 8);
+    expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
+    placement.close();
+  });
+
   describe("a pool task's measured wait", () => {
     let pool: ScoringPool;
     let placement: PlacementModule.Placement;
@@ -242,8 +283,10 @@ describe('placement (adaptive)', () => {
     const runs: number[] = [];
     beforeAll(async () => {
       pool = createScoringPool({ threads: 1, maxQueue: 100, onTimings: (wait, run) => void (waits.push(wait), runs.push(run)) });
-      // Free hand-offs, dear inline scoring: every whole-catalog task goes to the pool.
-      placement = new Placement('adaptive', pool, { nsPerCandidate: 1e6, handoffNs: 0, poolWaitNs: 0 });
+      // Free hand-offs, dear inline scoring (50 s a task, which would hold up the loop's ten requests a
+      // second for hours): every whole-catalog task goes to the pool.
+      placement = new Placement('adaptive', pool, { nsPerCandidate: 1e6, handoffNs: 0, poolWaitNs: 0 }, undefined, () => performance.now() / 100);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the request rate sampled once
       score = createScorer({ latencyMinMs: 0, latencyMaxMs: 0, failureRate: 0 }, pool, placement);
       for (let i = 0; i < 10; i++) await score(taskOn(large, 0)); // the thread is up and its scoring compiled
     });
