@@ -14,9 +14,10 @@
  *    so a busy loop hands off all but the tasks that delay little. The expected
  *    wait is the measured one (its mean plus WAIT_TAIL mean deviations), plus the queue ahead of it,
  *    plus what scoring it takes longer on a thread than here, tail included (the thread's mean time plus
- *    WAIT_TAIL mean deviations: at their lower priority the threads are the first preempted where the
- *    event loops and the threads outnumber the cores, or the host takes cycles). One task in POOL_SAMPLE_EVERY of those it keeps inline goes to the pool anyway, so the estimates
- *    follow the machine. The measured wait is a pool task's whole time outside its thread, its reply
+ *    WAIT_TAIL mean deviations: the threads are preempted where the event loops and the threads
+ *    outnumber the cores, first when niced, or where the host takes cycles). One task in
+ *    POOL_SAMPLE_EVERY of those it keeps inline goes to the pool anyway, so the estimates follow the
+ *    machine. The measured wait is a pool task's whole time outside its thread, its reply
  *    waiting for this loop included (an inline task waits for neither), from tasks during which this loop
  *    scored nothing inline: those waited for the rule's own doing, and counting them would feed back
  *    (inline tasks delay the pool's replies, which sends more tasks inline);
@@ -35,7 +36,7 @@ const LOOP_SAMPLE_MS = 250;
 const EWMA = 0.05;
 /**
  * Rule 2 expects a pool task to wait the mean plus this many mean deviations: the scoring load's p99 is
- * what a caller sees, and a pool's tail (threads at a lower priority, preempted first on shared cores) is
+ * what a caller sees, and a pool's tail (threads preempted on shared cores, first when niced) is
  * longer than inline scoring's. By the mean alone the rule split 10k-candidate tasks (mean wait and
  * inline cost both ~1 ms under load) and the pool's share took the scoring p99 from 6.9 to 30 ms.
  */

@@ -7,7 +7,7 @@ import type { Ranking, ScoringTask } from '../domain/types.js';
 import { rankCatalog } from './model.js';
 
 /** The OS name of a scoring thread (Linux: /proc/<pid>/task/<tid>/comm, 15 characters at most). */
-export const SCORING_THREAD_NAME = 'scoring';
+const SCORING_THREAD_NAME = 'scoring';
 
 // Named, so that `top -H`, `ps -L` and the bench tell the scoring threads from Node's own (all "node"),
 // whatever their niceness. Where there is no /proc the name stays Node's: nothing depends on it.
