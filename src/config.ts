@@ -87,7 +87,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   WORKERS: { kind: 'int', default: String(cores), doc: 'HTTP worker processes (default: available cores)' },
   SCORING_THREADS: { kind: 'int', default: '1', doc: 'Piscina scoring threads per HTTP worker' },
   SCORING_QUEUE_MAX: { kind: 'int', default: '1024', doc: 'scoring tasks that may wait for a thread per worker; beyond it the model is skipped (fallback)' },
-  SCORING_THREAD_NICE: { kind: 'int', default: 'auto', doc: 'OS niceness added to the scoring threads (0-19); `auto` = 10 when every HTTP worker and scoring thread has a core of its own (WORKERS × (1 + SCORING_THREADS) ≤ cores: the event loops win a tie), else 0 (threads that share cores with event loops starve behind them when niced)' },
+  SCORING_THREAD_NICE: { kind: 'int', default: '0', doc: 'OS niceness added to the scoring threads (0-19); 0 = the event loops\' priority. Measured on 2 cores, a higher value never made the hits faster and made the scoring tail slower, beside the event loops or on a core of their own (README, "Scoring pool")' },
   SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or less than it would wait on the pool, counting the requests it would hold up on this event loop; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see Performance)' },
   DATABASE_URL: { kind: 'string', doc: 'PostgreSQL URL; unset = start an embedded PostgreSQL under DATA_DIR' },
   DB_POOL_SIZE: { kind: 'int', default: '20', doc: 'PostgreSQL connections per HTTP worker' },
@@ -129,19 +129,6 @@ export const VARIABLES: Record<string, VarSpec> = {
   SEED_ON_START: { kind: 'bool', default: 'true', doc: 'seed the default data set when `users` is empty' },
   LOG_LEVEL: { kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
 };
-
-/**
- * SCORING_THREAD_NICE=auto. Where every event loop and scoring thread has a core of its own, the
- * threads' lower priority only decides ties with whatever else lands on a core (the hits win them).
- * Where threads share cores with busy event loops, a niced thread gets a tenth of a core while a loop
- * runs, so its task's tail is the loops' busy bursts. Whole-catalog misses at WORKERS=2 on 2 cores, nine
- * interleaved runs (2026-12-03): scoring p99 median 21.6 ms at nice 10, 16.4 at nice 0, 15.6 inline; the
- * hits' probe p99 4.47, 4.62 and 7.26 ms. At the same priority a waking event loop still preempts a
- * running thread: the hits lost nothing measurable to the threads' equal priority.
- */
-export function autoThreadNice(workers: number, threads: number, cpus: number): number {
-  return workers * (1 + threads) <= cpus ? 10 : 0;
-}
 
 /** DATABASE_REPLICA_URLS as a list (empty when unset). */
 export function replicaUrls(config: Pick<Config, 'DATABASE_REPLICA_URLS'>): string[] {
@@ -189,9 +176,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (name === 'MODEL_LATENCY_MS') continue;
     const value = env[name] === undefined || env[name] === '' ? spec.default : env[name];
     if (value !== undefined) raw[name] = convert(spec.kind, value);
-  }
-  if (typeof raw.SCORING_THREAD_NICE === 'string' && raw.SCORING_THREAD_NICE.trim() === 'auto') {
-    raw.SCORING_THREAD_NICE = autoThreadNice(raw.WORKERS as number, raw.SCORING_THREADS as number, cores);
   }
   const [min, max] = parseLatency(env.MODEL_LATENCY_MS || VARIABLES.MODEL_LATENCY_MS!.default!);
   raw.MODEL_LATENCY_MIN_MS = min;

@@ -1,7 +1,6 @@
 /** Configuration: defaults, conversions, and a start that stops with the variable's name on bad input. */
 import { describe, expect, it } from 'vitest';
-import os from 'node:os';
-import { autoThreadNice, loadConfig, replicaUrls } from '../../src/config.js';
+import { loadConfig, replicaUrls } from '../../src/config.js';
 import { parseNodes } from '../../src/data/redis.js';
 
 describe('loadConfig', () => {
@@ -22,17 +21,11 @@ describe('loadConfig', () => {
     expect(c.REDIS_URL).toBeUndefined();
   });
 
-  it('niceness for the scoring threads: 10 where every event loop and thread has a core, else 0; a set value wins', () => {
-    expect(autoThreadNice(1, 1, 2)).toBe(10);
-    expect(autoThreadNice(2, 1, 2)).toBe(0);
-    expect(autoThreadNice(4, 1, 8)).toBe(10);
-    expect(autoThreadNice(8, 1, 8)).toBe(0);
-    expect(autoThreadNice(2, 3, 8)).toBe(10);
-    const cores = os.availableParallelism();
-    expect(loadConfig({}).SCORING_THREAD_NICE).toBe(autoThreadNice(cores, 1, cores));
-    expect(loadConfig({ WORKERS: '1', SCORING_THREADS: '1', SCORING_THREAD_NICE: 'auto' }).SCORING_THREAD_NICE).toBe(cores >= 2 ? 10 : 0);
+  it('niceness for the scoring threads: 0 (the event loops\' priority) unless set; 0-19 only', () => {
+    expect(loadConfig({}).SCORING_THREAD_NICE).toBe(0);
     expect(loadConfig({ WORKERS: '1', SCORING_THREAD_NICE: '5' }).SCORING_THREAD_NICE).toBe(5);
-    expect(loadConfig({ WORKERS: '64', SCORING_THREAD_NICE: '0' }).SCORING_THREAD_NICE).toBe(0);
+    expect(() => loadConfig({ SCORING_THREAD_NICE: '20' })).toThrow(/SCORING_THREAD_NICE/);
+    expect(() => loadConfig({ SCORING_THREAD_NICE: 'auto' })).toThrow(/SCORING_THREAD_NICE/);
     expect(() => loadConfig({ SCORING_THREAD_NICE: 'low' })).toThrow(/SCORING_THREAD_NICE/);
     expect(() => loadConfig({ WORKERS: 'many' })).toThrow(/WORKERS/);
   });

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelError as ModelErrorClass } from '../../src/domain/errors.js';
 import { catalogSnapshot } from '../../src/domain/catalog-columns.js';
@@ -126,6 +127,33 @@ describe('scoring pool backpressure', () => {
     await pool.close();
     expect((await inFlight).positions).toHaveLength(3);
     expect(await reasonOf(pool.run(task()))).toBe('rejected');
+  });
+});
+
+/** This process's threads: tid → [name, niceness] (Linux /proc; nice is field 19, counted past the comm's ')'). */
+function threads(): Map<string, [string, number]> {
+  const out = new Map<string, [string, number]>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, [readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), Number(fields[16])]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+describe('scoring pool threads', () => {
+  it.runIf(process.platform === 'linux')('run at the niceness they were given, named "scoring" for top -H and the bench', async () => {
+    const before = threads();
+    const pool = createScoringPool({ threads: 2, maxQueue: 10, niceIncrement: 3 });
+    await Promise.all([pool.run(slow()), pool.run(slow())]);
+    const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
+    expect(added.filter(([name]) => name === 'scoring')).toEqual([['scoring', 3], ['scoring', 3]]);
+    expect(pool.stats().nice).toBe(3);
+    await pool.close();
   });
 });
 
