@@ -12,7 +12,9 @@
  * Environment:
  *   BENCH_SCENARIOS   comma list (default all but big-catalog-full):
  *                     hot,redis,cold,model,coalesce,batch,write-mix,big-catalog; big-catalog-full adds
- *                     CANDIDATE_POOL=0 (every title scored per miss) at WORKERS=1 and WORKERS=cores
+ *                     CANDIDATE_POOL=0 (every title scored per miss) at WORKERS=1 and WORKERS=cores; each
+ *                     runs the pool (adaptive), inline, the floor (nothing to score) and the neighbour row
+ *                     (the floor beside a process burning the pool threads' CPU)
  *   BENCH_GENERATOR   wrk | autocannon: force the generator (default wrk when installed)
  *   BENCH_DURATION    seconds per measured load (default 10)
  *   BENCH_CONNECTIONS connections of the hot/redis/cold loads (default 64)
@@ -43,6 +45,7 @@ import { BENCH_DATA_DIR, benchPostgres, ensureDataset, ROOT } from './lib/pg.mjs
 import { distinctUsers, GENERATOR, load, userMix, VEGETA, WRK_VERSION } from './lib/load.mjs';
 import { VEGETA_VERSION } from './lib/vegeta.mjs';
 import { clusterRss, cpuDelta, eventLoopCpu, machineBusy, postmasterPid, procStat, schedDelta, schedTimes, treeCpu } from './lib/proc.mjs';
+import { startNeighbour } from './lib/neighbour.mjs';
 import { get, perWorker, scrape, startCeiling, startRedis, startService, sum } from './lib/service.mjs';
 import { formatSummary, summarize } from './profile-summary.mjs';
 
@@ -273,11 +276,12 @@ async function main() {
     // 10k candidates per miss, then the whole catalog. WORKERS=1 with one scoring thread: the HTTP worker and
     // its pool thread share the two cores with the generator and PostgreSQL, so the pool's hand-off is not
     // hidden by a second worker; then the default. Each configuration: the pool (adaptive), inline, and the
-    // floor (the same misses with nothing to score). Six user slots per scenario.
+    // floor (the same misses with nothing to score), and the floor beside a neighbour process burning what
+    // the pool's threads burned. Eight user slots per scenario.
     for (const [i, full] of [false, true].entries()) {
       if (!selected.has(full ? 'big-catalog-full' : 'big-catalog')) continue;
-      let slot = 6 * i;
-      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor']) await bigCatalog({ workers, kind, slot: slot++, full });
+      let slot = 8 * i;
+      for (const workers of [1, WORKERS]) for (const kind of ['pool', 'inline', 'floor', 'neighbour']) await bigCatalog({ workers, kind, slot: slot++, full });
     }
 
     await load({ url: ceiling.url, connections: CONNECTIONS, duration: WARMUP, requests: userMix(HOT_USERS, HOT_LIMITS) });
@@ -495,7 +499,12 @@ const SCORING_RATE_FULL = Number(process.env.BENCH_SCORING_RATE_FULL || Math.max
 /** BENCH_REPEAT: big-catalog runs each (probe alone, probe during scoring) pair this many times; rows show medians. */
 const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT || 1)));
 /** Users of one big-catalog configuration (its RANGE slot). */
-const BIG_USERS = 25_000;
+const BIG_USERS = 18_750; // 16 slots in RANGE.bigCatalog's 300k users
+/**
+ * Mean thread time per pool task of each pool row (`full:workers` → ms): the neighbour row of the same
+ * configuration burns that much CPU per miss in a separate process.
+ */
+const poolThreadMs = new Map();
 /** The floor row's misses: the seed's candidate pool, which rule 1 always scores inline (microseconds). */
 const FLOOR_CANDIDATES = '100';
 const median = (xs) => {
@@ -511,20 +520,28 @@ const spread = (list) => (list.length > 1 ? `; p99 of ${list.length} runs ${list
  * notes count where they ran), 'inline' (every task on the event loop, for contrast), or 'floor': the same
  * misses at the same rate with nothing to score (FLOOR_CANDIDATES), the probe beside them showing what the
  * miss path itself costs the loop (the PostgreSQL read, the response; these services have no Redis), which
- * no placement can take away.
+ * no placement can take away. 'neighbour': the floor's service and misses, with a separate process beside
+ * them burning, per miss, the CPU the pool row's threads spent per task (its mean, at the misses' rate, at
+ * nice 0): what that much scoring CPU costs the hits on this machine with no pool, hand-off or placement of
+ * ours in the way. It runs after the pool row of its configuration, whose measurement it reuses.
  */
 async function bigCatalog({ workers, kind, slot, full = false }) {
   const rate = full ? SCORING_RATE_FULL : SCORING_RATE;
   const env = {
-    CANDIDATE_POOL: kind === 'floor' ? FLOOR_CANDIDATES : full ? '0' : '10000',
+    CANDIDATE_POOL: kind === 'floor' || kind === 'neighbour' ? FLOOR_CANDIDATES : full ? '0' : '10000',
     MODEL_LATENCY_MS: '0',
     MODEL_FAILURE_RATE: '0',
     SCORING_MODE: kind === 'inline' ? 'inline' : 'adaptive',
     ...(BIG_THREADS > 0 ? { SCORING_THREADS: String(BIG_THREADS) } : workers === 1 ? { SCORING_THREADS: '1' } : {}),
   };
   const threads = BIG_THREADS > 0 ? BIG_THREADS : workers === 1 ? 1 : 0;
+  const neighbourMs = kind === 'neighbour' ? poolThreadMs.get(`${full}:${workers}`) : undefined;
+  if (kind === 'neighbour' && !(neighbourMs > 0)) return; // its pool row did not run, or put nothing on the pool
   const label = `big-catalog${full ? '-full' : ''} ${kind}, WORKERS=${workers}${threads > 0 ? `, SCORING_THREADS=${threads}` : ''}`;
-  const candidates = kind === 'floor' ? `${FLOOR_CANDIDATES} candidates per miss: no scoring to place` : full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
+  const candidates =
+    kind === 'neighbour'
+      ? `${FLOOR_CANDIDATES} candidates per miss, beside a process burning ${ms(neighbourMs)} ms of CPU per miss`
+      : kind === 'floor' ? `${FLOOR_CANDIDATES} candidates per miss: no scoring to place` : full ? 'whole catalog (100k candidates) per miss' : '10k candidates per miss';
   await service(`big-catalog${full ? '-full' : ''}-${kind}-w${workers}`, env, async (svc) => {
     const mix = userMix(HOT_USERS, HOT_LIMITS);
     // On the bench's main thread: microsecond latencies (autocannon's worker threads report whole ms).
@@ -541,9 +558,14 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
       const alone = await measured(svc, () => probeLoad(DURATION / 2));
       await load({ url: svc.url, connections: 32, duration: WARMUP, requests: distinctUsers(first + perRun - 2_500, 2_500), overallRate: rate });
       const before = await settled(svc.url);
+      const neighbour = neighbourMs > 0 ? await startNeighbour({ busyMs: neighbourMs, periodMs: 1000 / rate }) : undefined;
+      const n0 = neighbour && procStat(neighbour.pid);
       const [scoring, probe] = await measured(svc, () =>
         Promise.all([load({ url: svc.url, connections: 32, duration: DURATION, requests: distinctUsers(first, perRun - 2_500), overallRate: rate }), probeLoad(DURATION)]),
       );
+      const n1 = neighbour && procStat(neighbour.pid);
+      await neighbour?.stop();
+      const neighbourCores = n0 && n1 ? (n1.self - n0.self) / DURATION : undefined;
       const after = await scrape(svc.url);
       // What each miss cost the event loops (main threads only): during minus the probe's own share, which at a
       // fixed probe rate is what it cost alone. A saturating probe runs at a different rate during scoring.
@@ -561,7 +583,7 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
         loopWaitShare: sched.loop.wait / sched.wall,
         loopWaitShareAlone: alone.cpu.sched && alone.cpu.sched.loop.wait / alone.cpu.sched.wall,
       };
-      runs.push({ alone, scoring, probe, before, after, perMiss, preempted });
+      runs.push({ alone, scoring, probe, before, after, perMiss, preempted, neighbourCores });
     }
     const alone = medianRun(runs.map((r) => r.alone));
     const scoring = medianRun(runs.map((r) => r.scoring));
@@ -591,6 +613,9 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
     const runMs = poolTasks > 0 ? (1000 * measuredDelta('scoring_task_run_seconds_sum')) / poolTasks : NaN;
     const estimateMs = Math.max(0, ...Object.values(perWorker(after, 'scoring_pool_wait_estimate_seconds'))) * 1000;
     const nice = Math.max(0, ...Object.values(perWorker(after, 'scoring_thread_nice')));
+    if (kind === 'pool' && poolTasks > 0) poolThreadMs.set(`${full}:${workers}`, runMs);
+    const neighbourCores = median(runs.map((r) => r.neighbourCores));
+    const neighbourNote = neighbourCores !== undefined ? `; neighbour process ${neighbourCores.toFixed(2)} cores (median of runs)` : '';
     const poolNote = poolTasks > 0 ? `; pool tasks: ${ms(waitMs)} ms outside the thread, ${ms(runMs)} ms on it (means), threads at nice ${nice}; rule's wait estimate ${ms(estimateMs)} ms` : '';
     const loop = scoring.cpu.loop;
     const loopNote = loop ? `; event loops ${loop.cores.toFixed(2)} cores (probe alone ${alone.cpu.loop?.cores.toFixed(2)})${perMiss !== undefined ? `, **${perMiss.toFixed(2)} event-loop ms per miss**${REPEAT > 1 ? ' (median of runs)' : ''}` : ''}` : '';
@@ -598,7 +623,8 @@ async function bigCatalog({ workers, kind, slot, full = false }) {
       eventLoopMsPerMiss: perMiss,
       preempted,
       threadNice: nice,
-      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}${schedNote}${spread(runs.map((r) => r.scoring))}`,
+      neighbourCores,
+      note: `${fmt(fallbacks)} fallbacks (timeouts); tasks scored on the pool ${fmt(onPool)}, inline ${fmt(onLoop)}${loopNote}${poolNote}${neighbourNote}${schedNote}${spread(runs.map((r) => r.scoring))}`,
     });
     row(`${label}: hot probe during scoring`, 16, probe, {
       eventLoopLagP99Ms: lagP99,
