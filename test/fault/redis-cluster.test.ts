@@ -8,6 +8,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseNodes } from '../../src/data/redis.js';
+import { seed } from '../../src/data/seed.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { requestLoop, sleep, tally } from '../support/faults.js';
 import { startRedisCluster, type RunningRedisCluster } from '../support/redis-cluster.js';
@@ -23,6 +24,9 @@ const redisHits = async () =>
 
 beforeAll(async () => {
   [db, rc] = await Promise.all([createTestDatabase(), startRedisCluster()]);
+  // 20 users as in the default data set, but 500 titles: the writers watch a user's top title as fast as
+  // the service answers (dozens per user in the first test), and 50 titles would run out.
+  await seed(db.sql, { users: 20, content: 500, events: 200, reset: true });
   server = await startServer({
     DATABASE_URL: db.url,
     REDIS_CLUSTER_NODES: rc.nodes,
