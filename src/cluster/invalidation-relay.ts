@@ -159,22 +159,37 @@ export class InvalidationRelay {
   private onWrite(payload: string): void {
     const userId = notifiedUserId(payload);
     if (userId === undefined) return;
-    // Redis first, then the workers: a worker that dropped its L1 entry while the Redis entry still stood
-    // would refill L1 from it at its next miss and serve the old list until the TTL.
-    // Not landed (or not replicated: invalidateSharedEntry): each worker keeps the user pending until its own lands.
-    const shared = this.redis
-      ? invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL, REPLICA_WAIT_MS).then(
+    const relayed: Promise<void> = this.relayWrite(userId).finally(() => this.relaying.delete(relayed));
+    this.relaying.add(relayed);
+  }
+
+  /**
+   * With replicas, the workers learn the write's WAL position BEFORE this instance bumps the user's Redis
+   * generation. A computation takes its ticket (the generation) before it reads its data, and may read a
+   * replica that has not replayed the write unless its process knows the position. Had the bump come first,
+   * a worker of this instance could take the bumped generation, read a replica without the write and store
+   * the old list under that generation before the relay reached it: no later bump of this write would come
+   * to delete it, and every instance would serve it until its TTL. Every relay bumps only after its own
+   * workers know, so whichever bump of the write is last, a ticket taken after it is in a process that knows.
+   * (The writing worker noted the position before its own bump: recordWatch.)
+   *
+   * Then Redis, then the workers again: a worker that dropped its L1 entry while the Redis entry still stood
+   * would refill L1 from it at its next miss and serve the old list until the TTL. Not landed (or not
+   * replicated: invalidateSharedEntry): each worker keeps the user pending until its own lands.
+   */
+  private async relayWrite(userId: number): Promise<void> {
+    const lsn = await this.walPosition();
+    if (this.withPositions) await this.supervisor.broadcastInvalidation(userId, { lsn });
+    const pending = this.redis
+      ? await invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL, REPLICA_WAIT_MS).then(
           () => false,
           (err: Error) => {
             this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed: workers retry it');
             return true;
           },
         )
-      : Promise.resolve(false);
-    const relayed: Promise<void> = Promise.all([this.walPosition(), shared])
-      .then(([lsn, pending]) => this.supervisor.broadcastInvalidation(userId, { lsn, sharedPending: pending }))
-      .finally(() => this.relaying.delete(relayed));
-    this.relaying.add(relayed);
+      : false;
+    await this.supervisor.broadcastInvalidation(userId, { lsn, sharedPending: pending });
   }
 
   /**

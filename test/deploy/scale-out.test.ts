@@ -193,7 +193,7 @@ it('keeps every promise through an instance kill, a replica stop and a Redis mas
     for (const w of writesByUser.get(r.user) ?? []) {
       if (r.start <= w.end) continue;
       readsAfterWrites++;
-      if (r.ids!.includes(w.content!)) violations.push(`user ${r.user} got ${w.content} ${r.start - w.end} ms after its 201`);
+      if (r.ids!.includes(w.content!)) violations.push(`user ${r.user} got ${w.content} ${r.start - w.end} ms after its 201 (write ${w.start - t0}-${w.end - t0} ms, read ${r.start - t0} ms into the load)`);
     }
   }
 
@@ -209,6 +209,7 @@ it('keeps every promise through an instance kill, a replica stop and a Redis mas
     staleReads: violations.length,
     replicaCommitsBeforeStop: commitsAtStop - commitsBefore,
     redisFailoverMs: faults.redisFailoverMs,
+    faultsAtMs: { instance: KILL_INSTANCE_AT, replica: STOP_REPLICA_AT, redisMaster: KILL_REDIS_MASTER_AT },
     haproxy: await lb.serverStates(),
   };
   console.log('scale-out', JSON.stringify(summary));

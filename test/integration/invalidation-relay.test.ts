@@ -1,0 +1,106 @@
+/**
+ * The NOTIFY relay's order against real PostgreSQL (the watch_history trigger) and Redis, with the workers
+ * replaced by a recorder of what they are told (the WorkerBroadcast the Supervisor implements).
+ *
+ * With read replicas, the workers must know a write's WAL position before this instance bumps the user's
+ * Redis generation: a worker that takes the bumped generation without knowing it can read a replica that
+ * lacks the write and store the old list under that generation, where it outlives every invalidation of
+ * the write (test/deploy/scale-out.test.ts saw that list served for 18 s after the 201). Without replicas
+ * there is no position to learn: Redis first, then the workers (else L1 refills from the old Redis entry).
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { InvalidationRelay, type InvalidationOptions, type WorkerBroadcast } from '../../src/cluster/invalidation-relay.js';
+import { loadConfig } from '../../src/config.js';
+import { connect, type Sql } from '../../src/data/db.js';
+import { connectRedis, type Redis } from '../../src/data/redis.js';
+import { seedIfEmpty } from '../../src/data/seed.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createTestDatabase } from '../support/db.js';
+import { emptyRedisDb } from '../support/redis.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let sql: Sql;
+let redis: Redis;
+const log = createLogger('silent', 'test');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seedIfEmpty(db.sql);
+  sql = connect(db.url, { max: 2 });
+  redis = await connectRedis(await emptyRedisDb(14), { commandTimeoutMs: 1000, log, name: 'relay-test' });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await sql?.end();
+  await db?.drop();
+});
+
+interface Told {
+  opts: InvalidationOptions | undefined;
+  /** The user's Redis generation when the workers were told. */
+  generation: string | null;
+}
+
+/** A relay whose "workers" record each invalidation with the Redis generation at that moment. */
+async function relayTo(told: Map<number, Told[]>, withReplicas: boolean): Promise<InvalidationRelay> {
+  const workers: WorkerBroadcast = {
+    async broadcastInvalidation(userId, opts) {
+      const generation = await redis.get(`rec:{${userId}}:gen`);
+      told.set(userId, [...(told.get(userId) ?? []), { opts, generation }]);
+    },
+    broadcastInvalidateAll() {},
+    broadcastDataset() {},
+    async broadcastContent() {},
+  };
+  const config = loadConfig({ DATABASE_URL: db.url, REDIS_URL: 'redis://127.0.0.1:1' });
+  const relay = new InvalidationRelay(sql, db.url, workers, redis, config, log, withReplicas);
+  await relay.start();
+  return relay;
+}
+
+/** A watch event written as any writer would (psql, an ETL): only the trigger's NOTIFY tells the relay. */
+async function watch(userId: number): Promise<void> {
+  await db.sql`
+    INSERT INTO user_watch_history (user_id, content_id)
+    SELECT ${userId}, c.id FROM content c
+    WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
+    ORDER BY c.id LIMIT 1`;
+}
+
+async function settled(told: Map<number, Told[]>, userId: number, calls: number): Promise<Told[]> {
+  for (let i = 0; i < 200 && (told.get(userId)?.length ?? 0) < calls; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100)); // and nothing more
+  return told.get(userId) ?? [];
+}
+
+it('with replicas: every worker knows the write\'s WAL position before the Redis generation moves, and is told again after', async () => {
+  const told = new Map<number, Told[]>();
+  const relay = await relayTo(told, true);
+  try {
+    await redis.set('rec:{3}:gen', '7');
+    await watch(3);
+    const calls = await settled(told, 3, 2);
+    expect(calls).toHaveLength(2);
+    const [first, second] = calls as [Told, Told];
+    expect(first.opts?.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(first.generation).toBe('7'); // the workers knew the position while the old generation stood
+    expect(second.opts).toEqual({ lsn: first.opts!.lsn, sharedPending: false });
+    expect(second.generation).toBe('8'); // and were told again once the Redis entry was gone
+  } finally {
+    await relay.stop();
+  }
+});
+
+it('without replicas: Redis first, then the workers, once', async () => {
+  const told = new Map<number, Told[]>();
+  const relay = await relayTo(told, false);
+  try {
+    await redis.set('rec:{4}:gen', '7');
+    await watch(4);
+    const calls = await settled(told, 4, 1);
+    expect(calls).toEqual([{ opts: { lsn: undefined, sharedPending: false }, generation: '8' }]);
+  } finally {
+    await relay.stop();
+  }
+});
