@@ -42,65 +42,50 @@ interface Told {
   generation: string | null;
 }
 
-/** A relay whose "workers" record each invalidation with the Redis generation at that moment. */
-async function relayTo(told: Map<number, Told[]>, withReplicas: boolean): Promise<InvalidationRelay> {
+/**
+ * Writes a watch event for `userId` as any writer would (psql, an ETL: only the trigger's NOTIFY tells the
+ * relay), with the user's Redis generation at 7 before it, and returns what a relay (with or without
+ * replicas) told its "workers", each call with the Redis generation at that moment, once `calls` arrived
+ * and nothing more followed.
+ */
+async function relayedWrite(userId: number, withReplicas: boolean, calls: number): Promise<Told[]> {
+  const told: Told[] = [];
   const workers: WorkerBroadcast = {
-    async broadcastInvalidation(userId, opts) {
-      const generation = await redis.get(`rec:{${userId}}:gen`);
-      told.set(userId, [...(told.get(userId) ?? []), { opts, generation }]);
+    async broadcastInvalidation(id, opts) {
+      if (id === userId) told.push({ opts, generation: await redis.get(`rec:{${id}}:gen`) });
     },
     broadcastInvalidateAll() {},
     broadcastDataset() {},
     async broadcastContent() {},
   };
-  const config = loadConfig({ DATABASE_URL: db.url, REDIS_URL: 'redis://127.0.0.1:1' });
-  const relay = new InvalidationRelay(sql, db.url, workers, redis, config, log, withReplicas);
+  const relay = new InvalidationRelay(sql, db.url, workers, redis, loadConfig({ DATABASE_URL: db.url }), log, withReplicas);
   await relay.start();
-  return relay;
-}
-
-/** A watch event written as any writer would (psql, an ETL): only the trigger's NOTIFY tells the relay. */
-async function watch(userId: number): Promise<void> {
-  await db.sql`
-    INSERT INTO user_watch_history (user_id, content_id)
-    SELECT ${userId}, c.id FROM content c
-    WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
-    ORDER BY c.id LIMIT 1`;
-}
-
-async function settled(told: Map<number, Told[]>, userId: number, calls: number): Promise<Told[]> {
-  for (let i = 0; i < 200 && (told.get(userId)?.length ?? 0) < calls; i++) await new Promise((r) => setTimeout(r, 10));
-  await new Promise((r) => setTimeout(r, 100)); // and nothing more
-  return told.get(userId) ?? [];
+  try {
+    await redis.set(`rec:{${userId}}:gen`, '7');
+    await db.sql`
+      INSERT INTO user_watch_history (user_id, content_id)
+      SELECT ${userId}, c.id FROM content c
+      WHERE NOT EXISTS (SELECT 1 FROM user_watch_history w WHERE w.user_id = ${userId} AND w.content_id = c.id)
+      ORDER BY c.id LIMIT 1`;
+    for (let i = 0; i < 200 && told.length < calls; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100)); // and nothing more
+    return told;
+  } finally {
+    await relay.stop();
+  }
 }
 
 it('with replicas: every worker knows the write\'s WAL position before the Redis generation moves, and is told again after', async () => {
-  const told = new Map<number, Told[]>();
-  const relay = await relayTo(told, true);
-  try {
-    await redis.set('rec:{3}:gen', '7');
-    await watch(3);
-    const calls = await settled(told, 3, 2);
-    expect(calls).toHaveLength(2);
-    const [first, second] = calls as [Told, Told];
-    expect(first.opts?.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
-    expect(first.generation).toBe('7'); // the workers knew the position while the old generation stood
-    expect(second.opts).toEqual({ lsn: first.opts!.lsn, sharedPending: false });
-    expect(second.generation).toBe('8'); // and were told again once the Redis entry was gone
-  } finally {
-    await relay.stop();
-  }
+  const calls = await relayedWrite(3, true, 2);
+  expect(calls).toHaveLength(2);
+  const [first, second] = calls as [Told, Told];
+  expect(first.opts?.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+  expect(first.generation).toBe('7'); // the workers knew the position while the old generation stood
+  expect(second.opts).toEqual({ lsn: first.opts!.lsn, sharedPending: false });
+  expect(second.generation).toBe('8'); // and were told again once the Redis entry was gone
 });
 
 it('without replicas: Redis first, then the workers, once', async () => {
-  const told = new Map<number, Told[]>();
-  const relay = await relayTo(told, false);
-  try {
-    await redis.set('rec:{4}:gen', '7');
-    await watch(4);
-    const calls = await settled(told, 4, 1);
-    expect(calls).toEqual([{ opts: { lsn: undefined, sharedPending: false }, generation: '8' }]);
-  } finally {
-    await relay.stop();
-  }
+  const calls = await relayedWrite(4, false, 1);
+  expect(calls).toEqual([{ opts: { lsn: undefined, sharedPending: false }, generation: '8' }]);
 });
