@@ -21,7 +21,7 @@ import type { WireContext } from '../http/exchange.js';
 import { RequestIds } from '../http/request-id.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
-import { scoringTask } from '../scoring-worker/model.js';
+import { scoringTask } from '../recommenders/heuristic.js';
 import { calibrate, Placement, type Costs } from '../scoring-worker/placement.js';
 import { createScoringPool } from '../scoring-worker/pool.js';
 import { createScorer } from '../scoring-worker/scorer.js';

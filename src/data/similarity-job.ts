@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HISTORY_WINDOW } from '../domain/constants.js';
 import type { Sql } from './db.js';
-import { coWatchSimilarity, type SimilarLists, type SimilarityOptions, type WatchLists } from './similarity.js';
+import { coWatchSimilarity, type SimilarLists, type SimilarityOptions, type WatchLists } from '../recommenders/co-watch.js';
 
 /** Arbitrary fixed key (migrate.ts and seed.ts use …001 and …002). */
 export const SIMILARITY_LOCK_KEY = '7283462919304417003';

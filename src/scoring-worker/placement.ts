@@ -25,7 +25,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ScoringTask } from '../domain/types.js';
-import { rankCatalog, taskSize } from './model.js';
+import { rankCatalog, taskSize } from '../recommenders/heuristic.js';
 import type { ScoringPool } from './pool.js';
 
 export type ScoringMode = 'adaptive' | 'pool' | 'inline';

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ModelError } from '../domain/errors.js';
 import type { Ranking, ScoringTask } from '../domain/types.js';
-import { rankCatalog, taskSize } from './model.js';
+import { rankCatalog, taskSize } from '../recommenders/heuristic.js';
 import type { Placement } from './placement.js';
 import type { ScoringPool } from './pool.js';
 

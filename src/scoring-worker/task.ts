@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Ranking, ScoringTask } from '../domain/types.js';
-import { rankCatalog } from './model.js';
+import { rankCatalog } from '../recommenders/heuristic.js';
 
 /** The OS name of a scoring thread (Linux: /proc/<pid>/task/<tid>/comm, 15 characters at most). */
 const SCORING_THREAD_NAME = 'scoring';

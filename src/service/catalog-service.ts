@@ -11,7 +11,7 @@ import type { Catalog } from '../data/catalog.js';
 import type { ContentRepo } from '../data/content-repo.js';
 import type { RecommendationRepo } from '../data/recommendation-repo.js';
 import type { SimilarityRepo, SimilarTitles as StoredSimilar } from '../data/similarity-repo.js';
-import { round3 } from '../scoring-worker/model.js';
+import { round3 } from '../recommenders/heuristic.js';
 import type { Visibility } from './visibility.js';
 
 /** A title in every catalog response. */

@@ -9,7 +9,7 @@ import type { RecommendationCache } from '../data/recommendation-cache.js';
 import type { RecommendationRepo, WatchRecord } from '../data/recommendation-repo.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import { popularityRanking, scoringTask, toRecommendations } from '../scoring-worker/model.js';
+import { popularityRanking, scoringTask, toRecommendations } from '../recommenders/heuristic.js';
 import { Singleflight } from './singleflight.js';
 import type { Visibility } from './visibility.js';
 

@@ -12,7 +12,7 @@ import { seedIfEmpty } from '../../src/data/seed.js';
 import type { ScoringTask } from '../../src/domain/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { popularityRanking } from '../../src/scoring-worker/model.js';
+import { popularityRanking } from '../../src/recommenders/heuristic.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
 import { Visibility } from '../../src/service/visibility.js';
 import { createTestDatabase } from '../support/db.js';

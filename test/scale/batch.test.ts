@@ -11,7 +11,7 @@ import { seed } from '../../src/data/seed.js';
 import type { ScoringTask } from '../../src/domain/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { popularityRanking } from '../../src/scoring-worker/model.js';
+import { popularityRanking } from '../../src/recommenders/heuristic.js';
 import { BatchService } from '../../src/service/batch.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
 import { Visibility } from '../../src/service/visibility.js';

@@ -9,7 +9,7 @@ import { connect, type Sql } from '../../src/data/db.js';
 import { RecommendationRepo } from '../../src/data/recommendation-repo.js';
 import { seed } from '../../src/data/seed.js';
 import type { UserSignals } from '../../src/domain/types.js';
-import { popularityRanking, scoringTask, toRecommendations } from '../../src/scoring-worker/model.js';
+import { popularityRanking, scoringTask, toRecommendations } from '../../src/recommenders/heuristic.js';
 import { createTestDatabase, eligibleTitles, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;

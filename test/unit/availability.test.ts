@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { availableTo, catalogSnapshot, latestOrder } from '../../src/domain/catalog-columns.js';
 import type { Audience, Candidate, UserSignals } from '../../src/domain/types.js';
-import { popularityRanking, rankCatalog, scoringTask, toRecommendations } from '../../src/scoring-worker/model.js';
+import { popularityRanking, rankCatalog, scoringTask, toRecommendations } from '../../src/recommenders/heuristic.js';
 import { Visibility } from '../../src/service/visibility.js';
 
 const NOW = Date.UTC(2025, 0, 1);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelError as ModelErrorClass } from '../../src/domain/errors.js';
 import { catalogSnapshot } from '../../src/domain/catalog-columns.js';
 import type { Candidate, ScoringTask } from '../../src/domain/types.js';
-import { rankCatalog, scoringTask } from '../../src/scoring-worker/model.js';
+import { rankCatalog, scoringTask } from '../../src/recommenders/heuristic.js';
 import type { ScoringPool, createScoringPool as CreateScoringPool } from '../../src/scoring-worker/pool.js';
 
 // The pool starts real threads from compiled JS, so it is loaded from dist/ (npm test builds first) —

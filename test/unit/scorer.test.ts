@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogSnapshot } from '../../src/domain/catalog-columns.js';
 import type { ModelError as ModelErrorClass } from '../../src/domain/errors.js';
 import type { ScoringTask } from '../../src/domain/types.js';
-import { rankCatalog, scoringTask } from '../../src/scoring-worker/model.js';
+import { rankCatalog, scoringTask } from '../../src/recommenders/heuristic.js';
 import type * as PlacementModule from '../../src/scoring-worker/placement.js';
 import type { ScoringPool, createScoringPool as CreateScoringPool } from '../../src/scoring-worker/pool.js';
 import type { createScorer as CreateScorer } from '../../src/scoring-worker/scorer.js';

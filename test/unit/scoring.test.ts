@@ -9,7 +9,7 @@ import {
   scoringTask,
   taskSize,
   toRecommendations,
-} from '../../src/scoring-worker/model.js';
+} from '../../src/recommenders/heuristic.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2025, 0, 1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coWatchSimilarity, type SimilarityOptions, type WatchLists } from '../../src/data/similarity.js';
+import { coWatchSimilarity, type SimilarityOptions, type WatchLists } from '../../src/recommenders/co-watch.js';
 
 /** Histories by user id, each user's content ids newest first. */
 function watchLists(histories: Record<number, number[]>, extraTitles: number[] = []): WatchLists {
