@@ -2,7 +2,7 @@
  * Every SQL statement of the request path. Each method is one round trip with a prepared statement.
  */
 import type { Sql } from './db.js';
-import { HISTORY_WINDOW } from '../domain/constants.js';
+import { MODEL_HISTORY } from '../domain/constants.js';
 import { tierIndex, type UserSignals } from '../domain/types.js';
 import DataLoader from 'dataloader';
 import type { CatalogSnapshot } from '../domain/catalog-columns.js';
@@ -29,7 +29,7 @@ export interface UserPage {
 }
 
 /**
- * The user `u.id`'s watch history as two arrays: the content ids of the HISTORY_WINDOW most recent
+ * The user `u.id`'s watch history as two arrays: the content ids of the MODEL_HISTORY most recent
  * events (newest first; their genres come from the catalog) and every content id watched (excluded from
  * the candidates, which come from the catalog in popularity order); the titles the user dismissed
  * (excluded too); and the tier and country the availability rules filter by. Index scans of one user.
@@ -39,7 +39,7 @@ const SIGNALS_COLUMNS = `
     SELECT w.content_id FROM user_watch_history w
     WHERE w.user_id = u.id
     ORDER BY w.watched_at DESC, w.id DESC
-    LIMIT ${HISTORY_WINDOW}
+    LIMIT ${MODEL_HISTORY}
   ) AS recent,
   ARRAY(SELECT w.content_id FROM user_watch_history w WHERE w.user_id = u.id) AS watched,
   ARRAY(SELECT d.content_id FROM user_dismissals d WHERE d.user_id = u.id) AS dismissed,

@@ -1,5 +1,7 @@
 /** Watch events that define a user's genre preference (the seed's window). */
 export const HISTORY_WINDOW = 50;
+/** Recent watch events a learned model reads (newest first): the request path fetches this many. */
+export const MODEL_HISTORY = 200;
 /** One cached list per user holds this many titles; any `limit` is a slice of it. */
 export const CACHED_LIST_SIZE = 50;
 /** Titles per user in a batch response (the seed's value). */

@@ -1,6 +1,7 @@
 /** Shapes shared by every layer. Field names of API objects follow the seed's JSON exactly. */
 import type { CatalogColumns, CatalogSnapshot } from './catalog-columns.js';
 import { SUBSCRIPTION_TIERS } from './constants.js';
+import type { ModelTables } from './model-tables.js';
 
 /** A catalog title as the scoring model sees it. */
 export interface Candidate {
@@ -46,7 +47,7 @@ export type RecommendationSource = 'model' | 'popularity_fallback';
 export interface UserSignals {
   userId: number;
   catalog: CatalogSnapshot;
-  /** Content ids of the user's most recent watch events (newest first, at most HISTORY_WINDOW). */
+  /** Content ids of the user's most recent watch events (newest first, at most MODEL_HISTORY). */
   recent: number[];
   /** Content ids of every title the user watched (never recommended). */
   watched: number[];
@@ -81,12 +82,20 @@ export interface ScoringTask {
   nowMs: number;
   /** Exploration noise on/off (off makes rankings exact for tests). */
   noise: boolean;
+  /** Catalog positions of the user's recent watch events, newest first (learned models read them). */
+  history?: number[];
+  /** The model that ranks; absent: the seed's formula. */
+  model?: ModelTables;
 }
 
 /** A task's answer: catalog positions best first, with their rounded scores. */
 export interface Ranking {
   positions: number[];
   scores: number[];
+  /** Why each item is there (EXPLANATION_KINDS index), parallel to positions. */
+  reasons?: number[];
+  /** The history positions behind each item, best first, at most 3 (empty where none applies). */
+  because?: number[][];
 }
 
 /** A computed top-N list for one user: what the caches hold. */

@@ -7,8 +7,10 @@
  * order the user has not watched; nothing per candidate is allocated.
  */
 import { availableTo, columnsOf, type CatalogSnapshot } from '../domain/catalog-columns.js';
-import { UNSEEN_GENRE_PREFERENCE, WEIGHTS } from '../domain/constants.js';
+import { HISTORY_WINDOW, UNSEEN_GENRE_PREFERENCE, WEIGHTS } from '../domain/constants.js';
+import type { ModelTables } from '../domain/model-tables.js';
 import type { Ranking, Recommendation, ScoringTask, UserSignals } from '../domain/types.js';
+import { TopPositions } from './top-k.js';
 
 const DAY_MS = 86_400_000;
 
@@ -33,6 +35,8 @@ export interface TaskOptions {
   genre?: string;
   /** Content ids never to recommend on top of the user's own (titles hidden since the snapshot). */
   exclude?: ReadonlySet<number>;
+  /** The model that ranks (absent: the seed's formula). */
+  model?: ModelTables;
 }
 
 /**
@@ -48,9 +52,13 @@ export function scoringTask(signals: UserSignals, opts: TaskOptions): ScoringTas
   const genres = catalog.genres.length;
   const counts = new Array<number>(genres).fill(0);
   let known = 0;
-  for (const id of signals.recent) {
-    const at = catalog.positionOf.get(id);
+  const history: number[] = [];
+  for (let r = 0; r < signals.recent.length; r++) {
+    const at = catalog.positionOf.get(signals.recent[r]!);
     if (at === undefined) continue;
+    history.push(at);
+    // The seed's preference window: the HISTORY_WINDOW most recent events.
+    if (r >= HISTORY_WINDOW) continue;
     counts[catalog.genre[at]!]! += 1;
     known += 1;
   }
@@ -76,6 +84,8 @@ export function scoringTask(signals: UserSignals, opts: TaskOptions): ScoringTas
     keep: opts.keep,
     nowMs: opts.nowMs,
     noise: opts.noise,
+    history,
+    ...(opts.model ? { model: opts.model } : {}),
   };
 }
 
@@ -87,21 +97,17 @@ export function taskSize(task: ScoringTask): number {
   return Math.min(task.catalog.size, (task.pool > 0 ? Math.min(task.pool * spread, unwatched) : unwatched) + task.watched.length);
 }
 
-/**
- * Per-thread scratch, grown when needed and reused by every task (scoring is synchronous, so one task
- * uses it at a time): marks of the current task's watched titles (cleared after), and the heap.
- */
+/** Per-thread scratch, reused by every task (scoring is synchronous): marks of the current task's watched titles (cleared after). */
 let marks = new Uint8Array(0);
-let heapPos = new Int32Array(64);
-let heapScore = new Float64Array(64);
+const best = new TopPositions();
 
-function markWatched(size: number, watched: readonly number[]): Uint8Array {
+export function markWatched(size: number, watched: readonly number[]): Uint8Array {
   if (marks.length < size) marks = new Uint8Array(Math.max(size, marks.length * 2));
   for (let i = 0; i < watched.length; i++) marks[watched[i]!] = 1;
   return marks;
 }
 
-function unmark(watched: readonly number[]): void {
+export function unmark(watched: readonly number[]): void {
   for (let i = 0; i < watched.length; i++) marks[watched[i]!] = 0;
 }
 
@@ -112,14 +118,7 @@ export function rankCatalog(task: ScoringTask, random: () => number = Math.rando
   const only = task.genre ?? -1;
   const limit = task.pool > 0 ? task.pool : Infinity;
   const { popularity, createdAtMs, genre, size } = catalog;
-  // Min-heap on rank: slot 0 holds the worst of the kept, so a newcomer only has to beat it.
-  if (heapPos.length < keep) {
-    heapPos = new Int32Array(keep);
-    heapScore = new Float64Array(keep);
-  }
-  const pos = heapPos;
-  const sc = heapScore;
-  let kept = 0;
+  const top = best.reset(keep);
   if (keep > 0) {
     const seen = markWatched(size, watched);
     let scored = 0;
@@ -135,32 +134,14 @@ export function rankCatalog(task: ScoringTask, random: () => number = Math.rando
             WEIGHTS.recency * recencyFactor(createdAtMs[i]!, nowMs) +
             (noise ? (random() * 0.1 - 0.05) * 0.1 : 0),
         );
-        if (kept < keep) {
-          pos[kept] = i;
-          sc[kept] = score;
-          siftUp(pos, sc, kept++);
-        } else if (score > sc[0]!) {
-          // Equal scores never displace: the kept one has the lower position (the catalog order's tie-break).
-          pos[0] = i;
-          sc[0] = score;
-          siftDown(pos, sc, kept);
-        }
+        // Equal scores never displace: the kept one has the lower position (the catalog order's tie-break).
+        top.offer(i, score);
       }
     } finally {
       unmark(watched);
     }
   }
-  // Pop worst-first into the tail: the result is best first.
-  const positions = new Array<number>(kept);
-  const scores = new Array<number>(kept);
-  for (let n = kept; n > 0; n--) {
-    positions[n - 1] = pos[0]!;
-    scores[n - 1] = sc[0]!;
-    pos[0] = pos[n - 1]!;
-    sc[0] = sc[n - 1]!;
-    siftDown(pos, sc, n - 1);
-  }
-  return { positions, scores };
+  return top.drain();
 }
 
 /** The degraded ranking: the `keep` most popular unwatched titles, scored by their popularity. */
@@ -194,43 +175,3 @@ export function toRecommendations(ranking: Ranking, catalog: CatalogSnapshot): R
   }
   return out;
 }
-
-/** heap slot a ranks after slot b: lower score, or equal score and later in the catalog order. */
-function worse(pos: Int32Array, score: Float64Array, a: number, b: number): boolean {
-  const sa = score[a]!;
-  const sb = score[b]!;
-  return sa < sb || (sa === sb && pos[a]! > pos[b]!);
-}
-
-function swap(pos: Int32Array, score: Float64Array, a: number, b: number): void {
-  const p = pos[a]!;
-  pos[a] = pos[b]!;
-  pos[b] = p;
-  const s = score[a]!;
-  score[a] = score[b]!;
-  score[b] = s;
-}
-
-function siftUp(pos: Int32Array, score: Float64Array, i: number): void {
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (!worse(pos, score, i, parent)) return;
-    swap(pos, score, i, parent);
-    i = parent;
-  }
-}
-
-function siftDown(pos: Int32Array, score: Float64Array, n: number): void {
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let w = i;
-    if (l < n && worse(pos, score, l, w)) w = l;
-    if (r < n && worse(pos, score, r, w)) w = r;
-    if (w === i) return;
-    swap(pos, score, i, w);
-    i = w;
-  }
-}
-
