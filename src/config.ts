@@ -66,6 +66,7 @@ const ConfigSchema = Type.Object({
   MAX_BODY_BYTES: Int(16, 1024 * 1024),
   SEED_ON_START: Bool,
   LOG_LEVEL: LogLevel,
+  LOG_FORMAT: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('pretty')])),
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -74,21 +75,23 @@ type Kind = 'int' | 'float' | 'bool' | 'string';
 interface VarSpec {
   kind: Kind;
   default?: string;
-  /** One line for the README's configuration table and for error messages. */
+  /** How docs/configuration.md shows a default that depends on the machine. */
+  defaultDoc?: string;
+  /** One line for docs/configuration.md's table (npm run docs:config) and for error messages. */
   doc: string;
 }
 
 const cores = Math.max(1, os.availableParallelism());
 
-/** Every variable the service reads, with its default. The README table mirrors this list. */
+/** Every variable the service reads, with its default. docs/configuration.md is generated from it. */
 export const VARIABLES: Record<string, VarSpec> = {
   PORT: { kind: 'int', default: '8080', doc: 'HTTP port (every worker listens on it; SO_REUSEPORT)' },
   HOST: { kind: 'string', default: '0.0.0.0', doc: 'HTTP bind address' },
-  WORKERS: { kind: 'int', default: String(cores), doc: 'HTTP worker processes (default: available cores)' },
+  WORKERS: { kind: 'int', default: String(cores), defaultDoc: 'available cores', doc: 'HTTP worker processes (default: available cores)' },
   SCORING_THREADS: { kind: 'int', default: '1', doc: 'Piscina scoring threads per HTTP worker' },
   SCORING_QUEUE_MAX: { kind: 'int', default: '1024', doc: 'scoring tasks that may wait for a thread per worker; beyond it the model is skipped (fallback)' },
-  SCORING_THREAD_NICE: { kind: 'int', default: '0', doc: 'OS niceness added to the scoring threads (0-19); 0 = the event loops\' priority. Measured on 2 cores, a higher value never made the hits faster and made the scoring tail slower, beside the event loops or on a core of their own (README, "Scoring pool")' },
-  SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or less than it would wait on the pool, counting the requests it would hold up on this event loop; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see Performance)' },
+  SCORING_THREAD_NICE: { kind: 'int', default: '0', doc: 'OS niceness added to the scoring threads (0-19); 0 = the event loops\' priority. Measured on 2 cores, a higher value never made the hits faster and made the scoring tail slower, beside the event loops or on a core of their own (docs/performance.md, "Scoring placement")' },
+  SCORING_MODE: { kind: 'string', default: 'adaptive', doc: 'where scoring CPU runs: `adaptive` (inline when a task costs less than the thread hand-off, or less than it would wait on the pool, counting the requests it would hold up on this event loop; else the pool), `pool` (always a Piscina thread) or `inline` (always the event loop); both costs are measured at start-up (see docs/performance.md)' },
   DATABASE_URL: { kind: 'string', doc: 'PostgreSQL URL; unset = start an embedded PostgreSQL under DATA_DIR' },
   DB_POOL_SIZE: { kind: 'int', default: '20', doc: 'PostgreSQL connections per HTTP worker' },
   DATABASE_REPLICA_URLS: { kind: 'string', doc: 'comma-separated PostgreSQL URLs of streaming replicas: request-path reads go to one that has replayed the user\'s last write, else to the primary; unset = every read on the primary' },
@@ -128,6 +131,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   MAX_BODY_BYTES: { kind: 'int', default: '4096', doc: 'largest accepted request body (413 beyond)' },
   SEED_ON_START: { kind: 'bool', default: 'true', doc: 'seed the default data set when `users` is empty' },
   LOG_LEVEL: { kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  LOG_FORMAT: { kind: 'string', doc: '`json` (one JSON object per line) or `pretty` (coloured human-readable lines, pino-pretty); unset = `pretty` when stdout is a terminal, `json` otherwise' },
 };
 
 /** DATABASE_REPLICA_URLS as a list (empty when unset). */

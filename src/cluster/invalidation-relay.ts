@@ -61,7 +61,7 @@ export function notifiedUserId(payload: string): number | undefined {
 }
 
 /**
- * Cache invalidation from PostgreSQL, within this instance and across instances (README "Cache consistency").
+ * Cache invalidation from PostgreSQL, within this instance and across instances (docs/architecture.md "Cache consistency").
  *
  * Every primary LISTENs on one dedicated connection, visible in pg_stat_activity as
  * `recsvc-listener:<instance>`. A `watch_history` notification (the trigger: any writer) is relayed to this
@@ -218,7 +218,7 @@ export class InvalidationRelay {
    * With replicas: the primary's WAL insert position, read by a statement sent after this call. A
    * notification is delivered only once its transaction has committed, i.e. after its commit record was
    * inserted into the WAL; the insert position read after that is at or past the end of that record, so a
-   * replica that has replayed it shows the write (README "Design decisions": read-your-writes). A position
+   * replica that has replayed it shows the write (docs/design-decisions.md: read-your-writes). A position
    * inside the trigger would not do: it precedes the commit record. Concurrent callers share one statement
    * as long as it has not been sent; undefined (no replicas, or the primary did not answer: the workers then
    * read the user from the primary until their next probe of it).

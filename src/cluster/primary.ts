@@ -21,7 +21,7 @@ import { SimilarityRefresher } from './similarity-refresher.js';
 import { Supervisor } from './supervisor.js';
 
 export async function runPrimary(config: Config): Promise<void> {
-  const log = createLogger(config.LOG_LEVEL, 'primary');
+  const log = createLogger(config.LOG_LEVEL, 'primary', config.LOG_FORMAT);
   // SIGUSR2 would otherwise terminate the process: until the workers listen, a restart request is ignored.
   let rollingRestart = (): void => log.warn('rolling restart requested before the service was ready: ignored');
   process.on('SIGUSR2', () => rollingRestart());

@@ -42,7 +42,7 @@ const UNMEASURED_COSTS: Costs = { nsPerCandidate: 20, handoffNs: 100_000, poolWa
 const DRAIN_QUIET_MS = 1000;
 
 export async function runWorker(config: Config, databaseUrl: string, index: number): Promise<void> {
-  const log = createLogger(config.LOG_LEVEL, `worker-${index}`);
+  const log = createLogger(config.LOG_LEVEL, `worker-${index}`, config.LOG_FORMAT);
   const metrics = createMetrics(String(index));
   // Every worker needs the aggregator's listener, or the primary's scrape waits for it and times out.
   new AggregatorRegistry();

@@ -2,8 +2,8 @@
  * The catalog (every title) held in memory per process: in popularity order for candidates and by id for
  * the genres of a user's history. It is reference data every user shares, so a cache miss reads only the
  * user's own watch history from PostgreSQL (an index-only lookup) instead of joining and serializing a
- * hundred catalog rows per request (measured: ~10× the database work of the history lookup, README
- * Performance). Held as columns in shared memory (domain/catalog-columns.ts) so the scoring threads read it
+ * hundred catalog rows per request (measured: ~10× the database work of the history lookup, docs/
+ * design-decisions.md). Held as columns in shared memory (domain/catalog-columns.ts) so the scoring threads read it
  * in place. Loaded on first use, refreshed every `refreshMs` in the background; a title the snapshot does
  * not know yet (added since) triggers an early refresh, and so does a reseed's notification (primary).
  */

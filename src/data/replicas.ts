@@ -2,8 +2,8 @@
  * Where the request path's reads go (DESIGN §14). Without replicas every read runs on the primary
  * (`primaryReads`). With `DATABASE_REPLICA_URLS`, a ReplicaSet holds a client per streaming replica, probes
  * each one and the primary every PROBE_INTERVAL_MS, and sends a read to a healthy replica that has replayed
- * the WAL position the read needs — the last write LSN of the users it reads (read-your-writes, README
- * "Design decisions") — else to the primary. A replica that fails a read is taken out until its next good
+ * the WAL position the read needs — the last write LSN of the users it reads (read-your-writes,
+ * docs/design-decisions.md) — else to the primary. A replica that fails a read is taken out until its next good
  * probe and the read is retried on the primary: a replica failure costs latency, not errors.
  */
 import type { Sql } from './db.js';

@@ -9,7 +9,7 @@
  *
  * startSimilarityThread runs it on a worker thread at the lowest CPU priority (similarity-thread.ts):
  * parsing ~19M recent events (1M users) and the co-counts are ~25 s of CPU that must not sit on an event
- * loop (README "Similar titles").
+ * loop (docs/architecture.md "Similar titles").
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -6,6 +6,7 @@ import type { RecommendationService } from '../service/recommendation-service.js
 import type { UserWrites } from '../service/user-writes.js';
 import { contentRoutes } from './content-routes.js';
 import { contentWriteRoutes } from './content-write-routes.js';
+import { DOCS_PATHS, docsRoutes } from './docs-routes.js';
 import { Exchange, type WireContext } from './exchange.js';
 import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
@@ -42,6 +43,7 @@ const KNOWN_PATHS: Record<string, string> = {
   '/ready': 'GET',
   '/metrics': 'GET',
   '/openapi.json': 'GET',
+  ...Object.fromEntries(DOCS_PATHS.map((p) => [p, 'GET'])),
 };
 
 export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
@@ -53,6 +55,7 @@ export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   userRoutes(app, ctx, deps.guards, deps.users, deps.maxBodyBytes);
   opsRoutes(app, ctx, deps);
   app.get('/openapi.json', (res, req) => new Exchange(res, 'unknown', 'GET', ctx, req).send(200, deps.openApi));
+  docsRoutes(app, ctx);
   for (const [path, allow] of Object.entries(KNOWN_PATHS)) {
     app.any(path, (res, req) => {
       const method = req.getMethod().toUpperCase();

@@ -93,7 +93,7 @@ export class Exchange {
 
   send(
     status: number,
-    body: string,
+    body: string | Uint8Array,
     contentType = JSON_TYPE,
     closeConnection = false,
     headers?: Readonly<Record<string, string>>,

@@ -24,7 +24,7 @@ export const SIMILAR_K = 50;
  * Watchers sampled per title. The co-count work is at most titles × USERS_PER_TITLE × window increments:
  * 100k titles × 1000 × 50 = 5·10⁹ in the worst case (every title watched by 1000+ users, every one of them
  * with a full window) whatever the number of users and however popular a title is, and far less in
- * practice (README "Similar titles"). 1000 keeps a popular title's real neighbours: a title co-watched by
+ * practice (docs/architecture.md "Similar titles"). 1000 keeps a popular title's real neighbours: a title co-watched by
  * 1 % of its audience still has ~10 co-watchers in the sample, well clear of MIN_CO_WATCHERS.
  */
 export const USERS_PER_TITLE = 1000;

@@ -1,6 +1,6 @@
 /**
  * The container artefacts, as far as a machine without a Docker engine can check them: docker-compose.yml
- * is accepted by `docker-compose config` (Debian's 1.29) and wires what the README promises; the
+ * is accepted by `docker-compose config` (Debian's 1.29) and wires what docs/operations.md promises; the
  * Dockerfile's HEALTHCHECK command, run as written, tells a serving instance from a dead one; its CMD is
  * exec form, so SIGTERM reaches the primary.
  */

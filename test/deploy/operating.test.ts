@@ -1,5 +1,5 @@
 /**
- * The README's "Operating it" flow on the embedded default, as a new user runs it: `npm run seed` /
+ * docs/operations.md's "Running it locally" flow on the embedded default, as a new user runs it: `npm run seed` /
  * `migrate` with DATA_DIR, then `npm start` on that data, then a reseed from a second process while the
  * service serves. The CLI uses the server the service runs (and leaves it running); the service picks the
  * new data up without a restart, drops every list computed from the old data, and keeps answering.

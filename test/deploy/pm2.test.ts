@@ -7,7 +7,7 @@
  * on a kept-alive connection to a retiring worker is told `Connection: close` on its next response and
  * reconnects (each keep-alive client here must see that at least once); it is never reset. Connections
  * still queued on the retiring worker's listen socket need the kernel to hand them to the new worker
- * (net.ipv4.tcp_migrate_req=1, see README); this test turns it on for its run when it can.
+ * (net.ipv4.tcp_migrate_req=1, see docs/operations.md); this test turns it on for its run when it can.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

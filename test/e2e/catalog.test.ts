@@ -124,7 +124,7 @@ describe('PUT /content/{id}, POST /content/bulk, DELETE /content/{id}', () => {
     expect(r.headers.allow).toBe('GET, PUT, DELETE');
     const big = await server.request('PUT', '/content/80003', { body: JSON.stringify({ ...top('x'), title: 'x'.repeat(200_000) }) });
     expect(big.status).toBe(413);
-    // The bulk route's own limit (1,000 maximal items fit, README): a body past it is refused unread.
+    // The bulk route's own limit (1,000 maximal items fit, docs/api.md): a body past it is refused unread.
     const huge = await server.request('POST', '/content/bulk', { body: JSON.stringify([{ ...top('x'), content_id: 1, title: 'x'.repeat(5_000_000) }]) });
     expect(huge.status).toBe(413);
     expect(huge.json.error).toBe('payload_too_large');

@@ -2,7 +2,7 @@
  * The two "never again" guarantees under concurrent load, from any worker: once DELETE /content/{id} is
  * answered, no response of any route contains the title; once POST /users/{id}/dismissals is answered, no
  * list of that user contains it. The NOTIFY triggers are off, so the API's own acknowledged broadcast is
- * what provides them (a test that fails without it: see README "Catalog and feedback").
+ * what provides them (a test that fails without it: see docs/architecture.md "Catalog and feedback").
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';

@@ -95,7 +95,7 @@ export interface EligibleTitle {
 /**
  * What `userId` may be recommended, computed in SQL from the rules the service applies in memory: not
  * watched, not dismissed, not hidden, tier at or below the user's (none = free), and no country list or
- * the user's country on it (README "Availability rules"). `genre`: only that genre.
+ * the user's country on it (docs/api.md "Availability rules"). `genre`: only that genre.
  */
 export async function eligibleTitles(sql: postgres.Sql, userId: number, genre?: string): Promise<EligibleTitle[]> {
   const rows = await sql<{ id: string; genre: string; p: number; created: Date }[]>`

@@ -152,7 +152,7 @@ export function requestLoop(server: RunningServer, clients: number, nextPath: (i
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Status → count, for assertions and for the README's failure table. */
+/** Status → count, for assertions and for docs/architecture.md's failure table. */
 export function tally(outcomes: Outcome[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const o of outcomes) {

@@ -37,6 +37,12 @@ describe('loadConfig', () => {
     expect(replicaUrls(c)).toEqual(['postgres://u:p@r1:5433/db', 'postgresql://r2/db']);
   });
 
+  it('leaves LOG_FORMAT unset (decided by the terminal) unless json or pretty', () => {
+    expect(loadConfig({}).LOG_FORMAT).toBeUndefined();
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }).LOG_FORMAT).toBe('pretty');
+    expect(loadConfig({ LOG_FORMAT: 'json' }).LOG_FORMAT).toBe('json');
+  });
+
   it('converts values', () => {
     const c = loadConfig({ PORT: '9000', MODEL_LATENCY_MS: '0', MODEL_NOISE: 'false', MODEL_FAILURE_RATE: '1' });
     expect(c).toMatchObject({ PORT: 9000, MODEL_LATENCY_MIN_MS: 0, MODEL_LATENCY_MAX_MS: 0, MODEL_NOISE: false, MODEL_FAILURE_RATE: 1 });
@@ -51,6 +57,7 @@ describe('loadConfig', () => {
     [{ MODEL_LATENCY_MS: 'fast' }, /MODEL_LATENCY_MS/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ LOG_FORMAT: 'text' }, /LOG_FORMAT/],
     [{ MODEL_NOISE: 'maybe' }, /MODEL_NOISE/],
     [{ DATABASE_REPLICA_URLS: 'mysql://x' }, /DATABASE_REPLICA_URLS/],
     [{ DATABASE_REPLICA_URLS: 'postgres://a/db,,postgres://b/db' }, /DATABASE_REPLICA_URLS/],
