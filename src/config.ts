@@ -6,6 +6,7 @@ import os from 'node:os';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { DEFAULT_DATA_DIR, DEFAULT_EMBEDDED_PG_PORT } from './data/embedded-location.js';
+import { MODEL_NAMES } from './recommenders/tables.js';
 
 const Int = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
 const Rate = Type.Number({ minimum: 0, maximum: 1 });
@@ -48,6 +49,8 @@ const ConfigSchema = Type.Object({
   L1_MAX_ENTRIES: Int(0, 10_000_000),
   L1_MAX_BYTES: Int(1024, 16 * 1024 ** 3),
   CANDIDATE_POOL: Int(0, 10_000_000),
+  MODEL: Type.Union(MODEL_NAMES.map((m) => Type.Literal(m))),
+  MODEL_RETRAIN_SHARE: Type.Number({ minimum: 0, maximum: 100 }),
   CATALOG_REFRESH_S: Int(0, 86_400),
   MODEL_LATENCY_MIN_MS: Int(0, 60_000),
   MODEL_LATENCY_MAX_MS: Int(0, 60_000),
@@ -114,7 +117,9 @@ export const VARIABLES: Record<string, VarSpec> = {
   L1_MAX_ENTRIES: { kind: 'int', default: '100000', doc: 'in-process cache entries per worker (0 disables L1)' },
   L1_MAX_BYTES: { kind: 'int', default: String(64 * 1024 * 1024), doc: 'in-process cache size bound per worker, bytes' },
   CATALOG_REFRESH_S: { kind: 'int', default: '60', doc: 'seconds between reloads of the in-memory catalog (titles); 0 = load once' },
-  CANDIDATE_POOL: { kind: 'int', default: '100', doc: 'unwatched titles (by popularity) the model scores; 0 = whole catalog' },
+  CANDIDATE_POOL: { kind: 'int', default: '100', doc: 'unwatched titles (by popularity) the seed\'s formula (`MODEL=heuristic`) scores; 0 = whole catalog. Learned models rank the whole catalog' },
+  MODEL: { kind: 'string', default: 'auto', doc: 'what ranks: `auto` (the trained model\'s configuration that won on a validation split of this database\'s data; the seed\'s formula until a model is trained), `heuristic` (the seed\'s formula), `popularity`, `item-cf` (item-to-item neighbours of the recent history), `als` (implicit ALS, user side folded in from the current history per request). See docs/quality.md' },
+  MODEL_RETRAIN_SHARE: { kind: 'float', default: '0.1', doc: 'retrain once the watch events (or titles) added since the last training reach this share of the data it saw (0 = only after a reseed/import or at start-up when the model predates the data)' },
   MODEL_LATENCY_MS: { kind: 'string', default: '30-50', doc: 'simulated model latency, `min-max` or one value, ms (0 = off)' },
   MODEL_FAILURE_RATE: { kind: 'float', default: '0.015', doc: 'simulated model failure probability, 0..1' },
   MODEL_NOISE: { kind: 'bool', default: 'true', doc: 'exploration noise in scores (false = exact, reproducible rankings)' },

@@ -26,8 +26,8 @@ export function tablesFor(name: ModelName, model: TrainedModel | undefined, cata
   const base: ModelTables = {
     kind,
     minHistory: model?.choice.minHistory ?? 1,
-    cfDecay: model?.choice.cfDecay ?? 1,
-    alsDecay: model?.choice.alsDecay ?? 1,
+    cfDecay: (name === 'auto' ? model?.choice.cfDecay : model?.tuned.cfDecay) ?? 1,
+    alsDecay: (name === 'auto' ? model?.choice.alsDecay : model?.tuned.alsDecay) ?? 1,
     weights: model?.choice.weights ?? { cf: 0, als: 0, pop: 0 },
   };
   if (!model || kind === 'heuristic' || kind === 'popularity') return base;

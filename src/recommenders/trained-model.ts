@@ -24,6 +24,8 @@ export interface TrainedModel {
   cf: Neighbours;
   als: AlsModel;
   choice: ModelChoice;
+  /** Each component's own best recency decay on validation (MODEL=item-cf and MODEL=als serve with them). */
+  tuned: { cfDecay: number; alsDecay: number };
   /** Every candidate tried, best first. */
   validation: ValidationRow[];
   stats: {
