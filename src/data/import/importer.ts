@@ -101,20 +101,16 @@ export async function importDataset(sql: postgres.Sql, source: ImportSource, opt
     const fresh = opts.reset === true || empty;
 
     // References: the events' users and titles are in the files or (adding) already stored.
-    if (source.users) {
-      const [bad] = await tx.unsafe<{ line: number; user_id: string }[]>(`
-        SELECT e.line, e.user_id::text FROM import_events e
-        WHERE NOT EXISTS (SELECT 1 FROM import_users s WHERE s.id = e.user_id)
-          ${fresh ? '' : 'AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.user_id)'}
+    const requireKnown = async (column: string, staged: string, stored: string, what: string, file: string) => {
+      const [bad] = await tx.unsafe<{ line: number; id: string }[]>(`
+        SELECT e.line, e.${column}::text AS id FROM import_events e
+        WHERE NOT EXISTS (SELECT 1 FROM ${staged} s WHERE s.id = e.${column})
+          ${fresh ? '' : `AND NOT EXISTS (SELECT 1 FROM ${stored} t WHERE t.id = e.${column})`}
         ORDER BY e.line LIMIT 1`);
-      if (bad) throw new ImportInputError(source.events.path, bad.line, `unknown user ${bad.user_id} (not in ${source.users.path})`);
-    }
-    const [bad] = await tx.unsafe<{ line: number; content_id: string }[]>(`
-      SELECT e.line, e.content_id::text FROM import_events e
-      WHERE NOT EXISTS (SELECT 1 FROM import_content s WHERE s.id = e.content_id)
-        ${fresh ? '' : 'AND NOT EXISTS (SELECT 1 FROM content c WHERE c.id = e.content_id)'}
-      ORDER BY e.line LIMIT 1`);
-    if (bad) throw new ImportInputError(source.events.path, bad.line, `unknown title ${bad.content_id} (not in ${source.titles.path})`);
+      if (bad) throw new ImportInputError(source.events.path, bad.line, `unknown ${what} ${bad.id} (not in ${file})`);
+    };
+    if (source.users) await requireKnown('user_id', 'import_users', 'users', 'user', source.users.path);
+    await requireKnown('content_id', 'import_content', 'content', 'title', source.titles.path);
     // No users file: the users are those of the events, every field at its default.
     if (!source.users) {
       await tx`
