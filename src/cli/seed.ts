@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
-import { DEFAULT_SEED, DEFAULT_SEED_SIZE, seed, type SeedOptions, type SeedProgress } from '../data/seed.js';
+import { DEFAULT_SEED, DEFAULT_SEED_SIZE, seed, type SeedOptions } from '../data/seed.js';
+import { fmt, progressReporter } from './progress.js';
 import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
 
 const USAGE = `Usage: npm run seed -- [--users N] [--content N] [--events N] [--seed S] [--reset]
@@ -76,57 +77,6 @@ function parse(argv: string[]): SeedOptions | 'help' {
       'each user watches a title at most once');
   }
   return opts;
-}
-
-const fmt = new Intl.NumberFormat('en-US');
-const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
-
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
-/** A redrawn bar on a terminal; one line per finished table when stderr is a file or pipe. */
-function progressReporter(stream: NodeJS.WriteStream): { onProgress: (p: SeedProgress) => void; finish(): void } {
-  let current: string | undefined;
-  let lastDraw = 0;
-  let lastLine = '';
-  const unit = (table: string): string => (table === 'indexes' ? 'steps' : 'rows');
-
-  const endTable = (p: SeedProgress): void => {
-    const secs = p.rowsPerSec > 0 ? p.done / p.rowsPerSec : 0;
-    const speed = p.table === 'indexes' ? '' : `, ${compact.format(p.rowsPerSec)} rows/s`;
-    const line = `${p.table.padEnd(18)} ${fmt.format(p.done)} ${unit(p.table)} in ${secs.toFixed(1)}s${speed}`;
-    stream.write(stream.isTTY ? `\r${line.padEnd(lastLine.length)}\n` : `${line}\n`);
-    lastLine = '';
-  };
-
-  return {
-    onProgress(p) {
-      current = p.table;
-      if (p.done >= p.total) {
-        endTable(p);
-        current = undefined;
-        return;
-      }
-      const now = Date.now();
-      if (!stream.isTTY || now - lastDraw < 100) return;
-      lastDraw = now;
-      const ratio = p.total > 0 ? p.done / p.total : 1;
-      const width = 24;
-      const filled = Math.round(ratio * width);
-      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-      const line = `${p.table.padEnd(18)} ${bar} ${(ratio * 100).toFixed(0).padStart(3)}% ` +
-        `${fmt.format(p.done)}/${fmt.format(p.total)}  ${compact.format(p.rowsPerSec)} ${unit(p.table)}/s  ` +
-        `ETA ${duration(p.etaSec)}`;
-      stream.write(`\r${line.padEnd(lastLine.length)}`);
-      lastLine = line;
-    },
-    finish() {
-      if (current !== undefined && stream.isTTY) stream.write('\n');
-    },
-  };
 }
 
 async function main(): Promise<number> {

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { connect, type Sql } from '../data/db.js';
 import { invalidateSharedEntry } from '../data/recommendation-cache.js';
 import type { RedisClient } from '../data/redis.js';
-import { DATASET_CHANNEL } from '../data/seed.js';
+import { DATASET_CHANNEL } from '../data/bulk-load.js';
 import type { Logger } from '../observability/logger.js';
 import type { ContentChange } from './ipc.js';
 

@@ -1,15 +1,11 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type postgres from 'postgres';
+import {
+  advanceSequences, analyzeDataset, beginLoad, CHUNK_ROWS, copyRows, type LoadProgress, pauseForBulkLoad,
+  refreshUserStats, replaceDataset, truncateDataset,
+} from './bulk-load.js';
 
-export interface SeedProgress {
-  /** `users`, `content`, `user_watch_history`, `user_dismissals`, then `indexes` (rebuilding indexes and foreign keys). */
-  table: string;
-  done: number;
-  total: number;
-  rowsPerSec: number;
-  etaSec: number;
-}
+/** `users`, `content`, `user_watch_history`, `user_dismissals`, then `indexes` (rebuilding indexes and foreign keys). */
+export type SeedProgress = LoadProgress;
 
 export interface SeedOptions {
   users: number;
@@ -97,13 +93,7 @@ const DAY_MS = 86_400_000;
 const USER_SPAN_DAYS = 3 * 365;
 const CONTENT_SPAN_DAYS = 3 * 365;
 const WATCH_SPAN_DAYS = 180;
-/** Rows per COPY chunk: big enough to amortise stream overhead, small enough to keep memory flat. */
-const CHUNK_ROWS = 16_384;
-/** Serialises seeders: two instances starting on an empty database must not both seed. */
-const SEED_LOCK_KEY = '7283462919304417002';
 const TABLES = ['users', 'content', 'user_watch_history'] as const;
-/** Every table a load replaces (the ones with an id sequence, then those without). */
-const LOADED = [...TABLES, 'user_dismissals'] as const;
 
 /** mulberry32: tiny, fast, and identical on every platform. */
 export function mulberry32(seed: number): () => number {
@@ -166,17 +156,8 @@ async function load(
   const progress = opts.onProgress ?? (() => {});
 
   const loaded = await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${SEED_LOCK_KEY}::bigint)`;
-    await tx`SET LOCAL statement_timeout = 0`;
-    // Index rebuilds after the load sort in memory rather than on disk.
-    await tx`SET LOCAL maintenance_work_mem = '256MB'`;
-
-    const [{ ready } = { ready: false }] = await tx<{ ready: boolean }[]>`
-      SELECT to_regclass('users') IS NOT NULL AND to_regclass('content') IS NOT NULL
-         AND to_regclass('user_watch_history') IS NOT NULL AND to_regclass('user_dismissals') IS NOT NULL AS ready`;
-    if (!ready) {
-      throw new Error('seed: tables users/content/user_watch_history/user_dismissals do not exist: run migrations up first');
-    }
+    // The lock serialises seeders: two instances starting on an empty database must not both seed.
+    await beginLoad(tx, 'seed');
     const [filled] = await tx<Record<(typeof TABLES)[number], boolean>[]>`
       SELECT EXISTS (SELECT 1 FROM users) AS users,
              EXISTS (SELECT 1 FROM content) AS content,
@@ -191,151 +172,34 @@ async function load(
       throw new Error(`seed: database is not empty (${nonEmpty.join(', ')} hold rows); use reset (--reset) to replace the data`);
     }
 
-    // Truncating inside this transaction also lets COPY FREEZE skip later vacuum work (and WAL at wal_level=minimal).
-    await tx`TRUNCATE users, content, user_watch_history, user_dismissals RESTART IDENTITY CASCADE`;
-    // Derived from the old history (migration 0005, no foreign keys): stale lists must not outlive it.
-    const [{ similarity } = { similarity: false }] = await tx<{ similarity: boolean }[]>`
-      SELECT to_regclass('content_similarity') IS NOT NULL AS similarity`;
-    if (similarity) await tx`TRUNCATE content_similarity`;
-    const restore = await dropForBulkLoad(tx);
+    await truncateDataset(tx);
+    const restore = await pauseForBulkLoad(tx, { indexes: true });
 
     const rngSeed = opts.seed ?? DEFAULT_SEED;
     const users = userRows(opts.users, streamFor(rngSeed, 0));
-    await copy(tx, 'COPY users (id, age, country, subscription_type, created_at) FROM STDIN WITH (FREEZE)',
+    await copyRows(tx, 'COPY users (id, age, country, subscription_type, created_at) FROM STDIN WITH (FREEZE)',
       users.chunks, 'users', opts.users, progress);
     const catalog = contentRows(opts.content, streamFor(rngSeed, 1), streamFor(rngSeed, 3));
-    await copy(tx, 'COPY content (id, title, genre, release_year, duration_minutes, popularity_score, created_at, ' +
-      'hidden, subscription_tier, countries) FROM STDIN WITH (FREEZE)', catalog.chunks, 'content', opts.content, progress);
+    await copyRows(tx, 'COPY content (id, title, genre, genres, release_year, duration_minutes, popularity_score, ' +
+      'created_at, hidden, subscription_tier, countries) FROM STDIN WITH (FREEZE)', catalog.chunks, 'content', opts.content, progress);
     // The dismissals are drawn beside each user's events (they avoid the titles the user watched).
     const dismissals = new Dismissals();
     const events = eventRows(opts, users.createdAt, catalog, streamFor(rngSeed, 2), dismissals, streamFor(rngSeed, 4));
-    await copy(tx, 'COPY user_watch_history (id, user_id, content_id, watched_at, watch_duration_minutes, completed) FROM STDIN WITH (FREEZE)',
+    await copyRows(tx, 'COPY user_watch_history (id, user_id, content_id, watched_at, watch_duration_minutes, completed) FROM STDIN WITH (FREEZE)',
       events, 'user_watch_history', opts.events, progress);
-    await copy(tx, 'COPY user_dismissals (user_id, content_id, dismissed_at) FROM STDIN WITH (FREEZE)',
+    await copyRows(tx, 'COPY user_dismissals (user_id, content_id, dismissed_at) FROM STDIN WITH (FREEZE)',
       dismissals.chunks(), 'user_dismissals', dismissals.size, progress);
 
     await restore(progress);
     await refreshUserStats(tx);
     await replaceDataset(tx);
-    for (const table of TABLES) {
-      await tx.unsafe(
-        `SELECT setval(pg_get_serial_sequence('${table}', 'id'), COALESCE(max(id), 1), max(id) IS NOT NULL) FROM ${table}`,
-      );
-    }
+    await advanceSequences(tx);
     return { dismissals: dismissals.size };
   });
 
   if (!loaded) return undefined;
-  // Planner statistics for the fresh data; outside the transaction so a failed seed leaves nothing to analyze.
-  await sql`ANALYZE users, content, user_watch_history, user_dismissals`;
+  await analyzeDataset(sql);
   return { users: opts.users, content: opts.content, events: opts.events, dismissals: loaded.dismissals, elapsedMs: Date.now() - started };
-}
-
-/** Channel of the one notification a load sends (delivered at commit): the service reloads and flushes. */
-export const DATASET_CHANNEL = 'recsvc_dataset';
-
-/**
- * Marks the data as replaced (migration 0004): a new version, and one NOTIFY instead of one per row
- * (the row triggers are paused). Services also notice the version in their periodic catalog reload.
- */
-async function replaceDataset(tx: postgres.TransactionSql): Promise<void> {
-  const [{ present } = { present: false }] = await tx<{ present: boolean }[]>`
-    SELECT to_regclass('dataset') IS NOT NULL AS present`;
-  if (!present) return;
-  const [row] = await tx<{ version: string }[]>`
-    UPDATE dataset SET version = version + 1, replaced_at = now() RETURNING version::text`;
-  await tx`SELECT pg_notify(${DATASET_CHANNEL}, ${row!.version})`;
-}
-
-/**
- * The counts migration 0003 keeps by trigger (users per id block, events per user): its triggers were
- * paused for the bulk load, so they are computed once from the loaded rows.
- */
-async function refreshUserStats(tx: postgres.TransactionSql): Promise<void> {
-  const [{ present } = { present: false }] = await tx<{ present: boolean }[]>`
-    SELECT to_regclass('user_id_blocks') IS NOT NULL AND to_regclass('user_activity') IS NOT NULL AS present`;
-  if (!present) return;
-  await tx`TRUNCATE user_id_blocks, user_activity`;
-  await tx`
-    INSERT INTO user_id_blocks (block, n, before)
-    SELECT block, n, coalesce(sum(n) OVER (ORDER BY block ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-    FROM (SELECT id >> 10 AS block, count(*) AS n FROM users GROUP BY 1) b`;
-  await tx`INSERT INTO user_activity (user_id, events) SELECT user_id, count(*) FROM user_watch_history GROUP BY 1`;
-}
-
-/**
- * Loading into bare tables and building indexes/foreign keys once afterwards is several times faster than
- * maintaining them row by row. Definitions are read from the catalog, so whatever migrations created comes
- * back exactly (names included). Triggers are paused so a bulk load does not NOTIFY once per user, title or
- * dismissal (replaceDataset sends the one notification instead).
- */
-async function dropForBulkLoad(tx: postgres.TransactionSql): Promise<(progress: (p: SeedProgress) => void) => Promise<void>> {
-  const relations = [...LOADED];
-  const indexes = await tx<{ name: string; def: string }[]>`
-    SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
-    FROM pg_index i
-    WHERE i.indrelid = ANY(${relations}::regclass[])
-      AND NOT EXISTS (SELECT 1 FROM pg_constraint c
-                      WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x'))
-    ORDER BY 1`;
-  const foreignKeys = await tx<{ tbl: string; name: string; def: string }[]>`
-    SELECT conrelid::regclass::text AS tbl, quote_ident(conname) AS name, pg_get_constraintdef(oid) AS def
-    FROM pg_constraint
-    WHERE contype = 'f'
-      AND conrelid = ANY(${relations}::regclass[])
-    ORDER BY 2`;
-  const triggers = await tx<{ tbl: string; name: string }[]>`
-    SELECT tgrelid::regclass::text AS tbl, quote_ident(tgname) AS name
-    FROM pg_trigger
-    WHERE NOT tgisinternal AND tgenabled <> 'D'
-      AND tgrelid = ANY(${relations}::regclass[])
-    ORDER BY 2`;
-
-  for (const fk of foreignKeys) await tx.unsafe(`ALTER TABLE ${fk.tbl} DROP CONSTRAINT ${fk.name}`);
-  for (const ix of indexes) await tx.unsafe(`DROP INDEX ${ix.name}`);
-  for (const tg of triggers) await tx.unsafe(`ALTER TABLE ${tg.tbl} DISABLE TRIGGER ${tg.name}`);
-
-  return async (progress) => {
-    const steps = [
-      ...indexes.map((ix) => ix.def),
-      ...foreignKeys.map((fk) => `ALTER TABLE ${fk.tbl} ADD CONSTRAINT ${fk.name} ${fk.def}`),
-      ...triggers.map((tg) => `ALTER TABLE ${tg.tbl} ENABLE TRIGGER ${tg.name}`),
-    ];
-    const started = Date.now();
-    for (const [i, statement] of steps.entries()) {
-      await tx.unsafe(statement);
-      progress(rate('indexes', i + 1, steps.length, started));
-    }
-  };
-}
-
-async function copy(
-  tx: postgres.TransactionSql,
-  statement: string,
-  chunks: Iterable<{ text: string; rows: number }>,
-  table: string,
-  total: number,
-  progress: (p: SeedProgress) => void,
-): Promise<void> {
-  const started = Date.now();
-  let done = 0;
-  function* text(): Generator<string> {
-    for (const chunk of chunks) {
-      yield chunk.text;
-      done += chunk.rows;
-      progress(rate(table, done, total, started));
-    }
-  }
-  const sink = await tx.unsafe(statement).writable();
-  // pipeline() waits on the sink's drain events: generation never runs ahead of PostgreSQL.
-  await pipeline(Readable.from(text()), sink);
-  if (total === 0) progress(rate(table, 0, 0, started));
-}
-
-function rate(table: string, done: number, total: number, startedMs: number): SeedProgress {
-  const seconds = Math.max((Date.now() - startedMs) / 1000, 1e-3);
-  const rowsPerSec = done / seconds;
-  return { table, done, total, rowsPerSec, etaSec: rowsPerSec > 0 ? (total - done) / rowsPerSec : 0 };
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -411,7 +275,7 @@ function contentRows(n: number, rng: () => number, availability: () => number): 
         popularity[id] = pop;
         createdAt[id] = created;
         // Titles come from the fixed word lists above: no tab, newline or backslash to escape.
-        text += `${id}\t${title}\t${genre}\t${releaseYear}\t${duration}\t${pop}\t${iso(created)}\t${availabilityOf(availability)}\n`;
+        text += `${id}\t${title}\t${genre}\t{${genre}}\t${releaseYear}\t${duration}\t${pop}\t${iso(created)}\t${availabilityOf(availability)}\n`;
       }
       yield { text, rows: to - from + 1 };
     }

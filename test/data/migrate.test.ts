@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/data/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
-const ALL = ['0001_schema', '0002_watch_history_notify', '0003_user_stats', '0004_dataset', '0005_catalog_feedback'];
+const ALL = ['0001_schema', '0002_watch_history_notify', '0003_user_stats', '0004_dataset', '0005_catalog_feedback', '0006_content_genres'];
 /** What 0003_user_stats adds: two count tables, their indexes, the triggers that keep them exact. */
 const STATS_INDEXES = ['idx_user_activity_events', 'idx_user_id_blocks_before', 'user_activity_pkey', 'user_id_blocks_pkey'];
 /** What 0004_dataset adds. */
@@ -14,6 +14,8 @@ const DATASET_INDEXES = ['dataset_pkey'];
 /** What 0005_catalog_feedback adds: dismissals, the similarity lists, and the triggers that notify. */
 const FEEDBACK_INDEXES = ['content_similarity_pkey', 'idx_dismissals_content', 'user_dismissals_pkey'];
 const FEEDBACK_TRIGGERS = ['content_notify', 'user_dismissals_notify', 'users_audience_notify'];
+/** What 0006_content_genres adds: content.genres and the trigger that keeps it in step with genre. */
+const GENRES_TRIGGERS = ['content_genres'];
 const STATS_TRIGGERS = [
   'users_count_delete', 'users_count_insert', 'users_count_truncate', 'users_count_update',
   'watch_history_count_delete', 'watch_history_count_insert', 'watch_history_count_truncate', 'watch_history_count_update',
@@ -73,7 +75,7 @@ describe('migrate up', () => {
       'user_watch_history', 'users',
     ]);
     expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES].sort());
-    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, ...FEEDBACK_TRIGGERS, 'watch_history_notify'].sort());
+    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, ...FEEDBACK_TRIGGERS, ...GENRES_TRIGGERS, 'watch_history_notify'].sort());
     const fks = await db.sql<{ name: string; def: string }[]>`
       SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
       WHERE contype = 'f' AND conrelid = 'user_watch_history'::regclass ORDER BY 1`;
@@ -140,7 +142,14 @@ describe('migrate down', () => {
   it('reverts the newest migration first, one at a time by default', async () => {
     await migrate(db.sql, 'up');
 
-    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 4), pending: ['0005_catalog_feedback'], ran: ['0005_catalog_feedback'] });
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 5), pending: ['0006_content_genres'], ran: ['0006_content_genres'] });
+    const [genres] = await db.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = 'content' AND column_name = 'genres'`;
+    expect(genres!.n).toBe(0);
+    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, ...FEEDBACK_TRIGGERS, 'watch_history_notify'].sort());
+
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 4), pending: ALL.slice(4), ran: ['0005_catalog_feedback'] });
     expect(await tables(db.sql)).not.toContain('user_dismissals');
     const [columns] = await db.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM information_schema.columns
@@ -171,7 +180,7 @@ describe('migrate down', () => {
 
   it('reverts several with steps, newest first, and up restores them', async () => {
     await migrate(db.sql, 'up');
-    expect((await migrate(db.sql, 'down', { steps: 6 })).ran).toEqual([...ALL].reverse());
+    expect((await migrate(db.sql, 'down', { steps: 7 })).ran).toEqual([...ALL].reverse());
     expect(await tables(db.sql)).toEqual(['schema_migrations']);
     expect((await migrate(db.sql, 'up')).ran).toEqual(ALL);
     expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES].sort());
@@ -195,7 +204,7 @@ describe('migration files', () => {
 
     await expect(migrate(db.sql, 'status', { dir })).rejects.toThrow(/applied migration version\(s\) 0002 .* no file/);
     await expect(migrate(db.sql, 'down', { dir })).rejects.toThrow(/0002/);
-    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, ...FEEDBACK_TRIGGERS, 'watch_history_notify'].sort()); // nothing was reverted
+    expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, ...FEEDBACK_TRIGGERS, ...GENRES_TRIGGERS, 'watch_history_notify'].sort()); // nothing was reverted
   });
 
   it('rolls back a failing migration entirely and records nothing', async () => {
