@@ -4,8 +4,8 @@
  * on stderr; the table on stdout, or with --json one JSON object as the last line of stdout.
  */
 import { parseArgs } from 'node:util';
-import postgres from 'postgres';
 import { ConfigError, loadConfig } from '../config.js';
+import { connect } from '../data/db.js';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { readAudiences, readTrainingData } from '../data/interactions-repo.js';
 import { migrate } from '../data/migrate.js';
@@ -140,7 +140,7 @@ async function main(): Promise<number> {
   const log = (msg: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
   const db = await databaseFromEnv(process.env, log);
   stopOnSignal(db.stop);
-  const sql = postgres(db.url, { max: 2, connect_timeout: 10, onnotice: () => {} });
+  const sql = connect(db.url, { max: 2, application: 'recommendation-service-evaluate' });
   try {
     await migrate(sql, 'up', { log });
     log('reading watch events, titles and users');
