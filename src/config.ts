@@ -64,6 +64,7 @@ const ConfigSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Int(10, 600_000),
   SHUTDOWN_TIMEOUT_MS: Int(0, 600_000),
   MAX_BODY_BYTES: Int(16, 1024 * 1024),
+  EVENTS_MAX_BODY_BYTES: Int(1024, 64 * 1024 * 1024),
   SEED_ON_START: Bool,
   LOG_LEVEL: LogLevel,
 });
@@ -126,6 +127,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   REQUEST_TIMEOUT_MS: { kind: 'int', default: '5000', doc: 'per-request deadline; past it 503 request_timeout' },
   SHUTDOWN_TIMEOUT_MS: { kind: 'int', default: '10000', doc: 'graceful shutdown: how long in-flight requests may finish' },
   MAX_BODY_BYTES: { kind: 'int', default: '4096', doc: 'largest accepted request body (413 beyond)' },
+  EVENTS_MAX_BODY_BYTES: { kind: 'int', default: String(2 * 1024 * 1024), doc: 'largest accepted `POST /events` body (413 beyond); the default holds 10,000 events of the longest ids and timestamps, indented' },
   SEED_ON_START: { kind: 'bool', default: 'true', doc: 'seed the default data set when `users` is empty' },
   LOG_LEVEL: { kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
 };

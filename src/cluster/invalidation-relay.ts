@@ -9,7 +9,7 @@ import { invalidateSharedEntry } from '../data/recommendation-cache.js';
 import type { RedisClient } from '../data/redis.js';
 import { DATASET_CHANNEL } from '../data/seed.js';
 import type { Logger } from '../observability/logger.js';
-import type { ContentChange } from './ipc.js';
+import type { ContentChange, UsersInvalidation } from './ipc.js';
 
 /** How long a write waits for the other instances' barrier acknowledgements. */
 const ACK_TIMEOUT_MS = 1500;
@@ -43,6 +43,8 @@ export interface WorkerBroadcast {
    * user pending until its own lands. `lsn`: see above.
    */
   broadcastInvalidation(userId: number, opts?: InvalidationOptions): Promise<void>;
+  /** broadcastInvalidation for many users in one message (acknowledged); `sharedPending` lists those it applies to. */
+  broadcastInvalidations(users: UsersInvalidation): Promise<void>;
   /** Every worker drops all its cached lists. */
   broadcastInvalidateAll(lsn?: string): void;
   /** Every worker reloads its catalog and drops what it computed before. */

@@ -272,6 +272,21 @@ export class RecommendationCache {
   }
 
   /**
+   * invalidateShared for many users (a bulk write): pipelined, not one round trip each. Resolves with the
+   * users whose invalidation had to be deferred (each then pending as in invalidateShared); empty when all landed.
+   */
+  async invalidateSharedMany(userIds: readonly number[]): Promise<number[]> {
+    if (!this.redis || userIds.length === 0) return [];
+    const deferred = await invalidateSharedEntries(this.redis, userIds, this.opts.ttlSec + this.opts.staleTtlSec, this.opts.replicaWaitMs);
+    if (deferred.length > 0) {
+      this.metrics.cache.redis.error.inc();
+      for (const userId of deferred) this.pendingShared.add(userId);
+      this.scheduleRetry();
+    }
+    return deferred;
+  }
+
+  /**
    * Another process could not land (or replicate) the user's Redis invalidation: until this process
    * lands one itself, it neither reads nor writes the user's Redis entry (see invalidateSharedEntry).
    */
@@ -388,6 +403,49 @@ export async function invalidateSharedEntry(
   if (acknowledged < replicas) {
     throw new Error(`invalidation of user ${userId} reached ${acknowledged} of ${replicas} replicas`);
   }
+}
+
+/** Invalidations one pipeline carries: small enough that each reply arrives within the command timeout. */
+const INVALIDATIONS_PER_PIPELINE = 500;
+/** Redis Cluster: users invalidated at once (each its own slot's pipeline and WAIT). */
+const CLUSTER_INVALIDATIONS_IN_FLIGHT = 32;
+
+/**
+ * invalidateSharedEntry for many users, with its guarantee for each: resolves with the users whose
+ * invalidation did not land (or, on a Cluster, was not replicated), never rejects. One Redis: the scripts
+ * go in pipelines of INVALIDATIONS_PER_PIPELINE, one after another. A Cluster pipeline must stay within
+ * one slot, so there each user is invalidated as by invalidateSharedEntry, CLUSTER_INVALIDATIONS_IN_FLIGHT at once.
+ */
+export async function invalidateSharedEntries(
+  redis: RedisClient,
+  userIds: readonly number[],
+  cacheTtlSec: number,
+  replicaWaitMs: number,
+): Promise<number[]> {
+  const failed: number[] = [];
+  if ('slots' in redis) {
+    let next = 0;
+    const runner = async (): Promise<void> => {
+      while (next < userIds.length) {
+        const userId = userIds[next++]!;
+        await invalidateSharedEntry(redis, userId, cacheTtlSec, replicaWaitMs).catch(() => failed.push(userId));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLUSTER_INVALIDATIONS_IN_FLIGHT, userIds.length) }, runner));
+    return failed;
+  }
+  const scripts = withScripts(redis);
+  const genTtlSec = Math.max(GEN_TTL_SEC, cacheTtlSec * 2);
+  for (let start = 0; start < userIds.length; start += INVALIDATIONS_PER_PIPELINE) {
+    const chunk = userIds.slice(start, start + INVALIDATIONS_PER_PIPELINE);
+    const pipeline = scripts.pipeline() as Pipelined;
+    for (const userId of chunk) pipeline.recInvalidate(listKey(userId), genKey(userId), genresKey(userId), genTtlSec);
+    const replies = (await pipeline.exec().catch(() => null)) as [Error | null, unknown][] | null;
+    chunk.forEach((userId, i) => {
+      if (!replies || replies[i]?.[0] !== null) failed.push(userId);
+    });
+  }
+  return failed;
 }
 
 type Pipelined = ReturnType<RedisClient['pipeline']> & {
