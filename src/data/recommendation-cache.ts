@@ -69,10 +69,21 @@ redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1], KEYS[3])`;
 
+/** INVALIDATE for many users in one call: KEYS are each user's list, generation and genres keys, in threes. */
+const INVALIDATE_MANY = `
+for i = 1, #KEYS, 3 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+  redis.call('DEL', KEYS[i], KEYS[i + 2])
+end
+return #KEYS / 3`;
+
 interface CacheCommands {
   recStoreIfGen(listKey: string, genKey: string, gen: string, value: string, ttlMs: number): Promise<number>;
   recStoreGenreIfGen(genresKey: string, genKey: string, gen: string, value: string, ttlMs: number, genre: string): Promise<number>;
   recInvalidate(listKey: string, genKey: string, genresKey: string, genTtlSec: number): Promise<number>;
+  /** `numberOfKeys`, then three keys per user (list, generation, genres), then the generation TTL. */
+  recInvalidateMany(numberOfKeys: number, ...keysThenTtl: (string | number)[]): Promise<number>;
 }
 
 // Hash tags keep a user's keys in one slot, so the scripts (and a pipeline of them) also run on Redis Cluster.
@@ -349,6 +360,9 @@ export class RecommendationCache {
 
 function withScripts(redis: RedisClient): RedisClient & CacheCommands {
   const r = redis as RedisClient & Partial<CacheCommands>;
+  if (typeof r.recInvalidateMany !== 'function') {
+    redis.defineCommand('recInvalidateMany', { lua: INVALIDATE_MANY });
+  }
   if (typeof r.recInvalidate !== 'function') {
     redis.defineCommand('recStoreIfGen', { numberOfKeys: 2, lua: STORE_IF_GEN });
     redis.defineCommand('recStoreGenreIfGen', { numberOfKeys: 2, lua: STORE_GENRE_IF_GEN });
@@ -405,16 +419,17 @@ export async function invalidateSharedEntry(
   }
 }
 
-/** Invalidations one pipeline carries: small enough that each reply arrives within the command timeout. */
-const INVALIDATIONS_PER_PIPELINE = 500;
+/** Users one INVALIDATE_MANY call invalidates: small enough that its reply arrives within the command timeout. */
+const INVALIDATIONS_PER_CALL = 250;
 /** Redis Cluster: users invalidated at once (each its own slot's pipeline and WAIT). */
 const CLUSTER_INVALIDATIONS_IN_FLIGHT = 32;
 
 /**
  * invalidateSharedEntry for many users, with its guarantee for each: resolves with the users whose
- * invalidation did not land (or, on a Cluster, was not replicated), never rejects. One Redis: the scripts
- * go in pipelines of INVALIDATIONS_PER_PIPELINE, one after another. A Cluster pipeline must stay within
- * one slot, so there each user is invalidated as by invalidateSharedEntry, CLUSTER_INVALIDATIONS_IN_FLIGHT at once.
+ * invalidation did not land (or, on a Cluster, was not replicated), never rejects. One Redis: one script call
+ * per INVALIDATIONS_PER_CALL users (each user's step atomic as in INVALIDATE), one call after another: a call
+ * per user costs Redis more than the step itself. A Cluster script must stay within one slot, so there each
+ * user is invalidated as by invalidateSharedEntry, CLUSTER_INVALIDATIONS_IN_FLIGHT at once.
  */
 export async function invalidateSharedEntries(
   redis: RedisClient,
@@ -436,14 +451,10 @@ export async function invalidateSharedEntries(
   }
   const scripts = withScripts(redis);
   const genTtlSec = Math.max(GEN_TTL_SEC, cacheTtlSec * 2);
-  for (let start = 0; start < userIds.length; start += INVALIDATIONS_PER_PIPELINE) {
-    const chunk = userIds.slice(start, start + INVALIDATIONS_PER_PIPELINE);
-    const pipeline = scripts.pipeline() as Pipelined;
-    for (const userId of chunk) pipeline.recInvalidate(listKey(userId), genKey(userId), genresKey(userId), genTtlSec);
-    const replies = (await pipeline.exec().catch(() => null)) as [Error | null, unknown][] | null;
-    chunk.forEach((userId, i) => {
-      if (!replies || replies[i]?.[0] !== null) failed.push(userId);
-    });
+  for (let start = 0; start < userIds.length; start += INVALIDATIONS_PER_CALL) {
+    const chunk = userIds.slice(start, start + INVALIDATIONS_PER_CALL);
+    const keys = chunk.flatMap((userId) => [listKey(userId), genKey(userId), genresKey(userId)]);
+    await scripts.recInvalidateMany(keys.length, ...keys, genTtlSec).catch(() => failed.push(...chunk));
   }
   return failed;
 }
