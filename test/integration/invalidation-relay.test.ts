@@ -43,6 +43,18 @@ interface Told {
   generation: string | null;
 }
 
+/** A relay whose "workers" only hand each invalidation message to `told` (the Supervisor's broadcasts). */
+function relayTo(withReplicas: boolean, told: (users: UsersInvalidation) => Promise<void>): InvalidationRelay {
+  const workers: WorkerBroadcast = {
+    async broadcastInvalidation() {},
+    broadcastInvalidations: told,
+    broadcastInvalidateAll() {},
+    broadcastDataset() {},
+    async broadcastContent() {},
+  };
+  return new InvalidationRelay(sql, db.url, workers, redis, loadConfig({ DATABASE_URL: db.url }), log, withReplicas);
+}
+
 /**
  * Writes a watch event for `userId` as any writer would (psql, an ETL: only the trigger's NOTIFY tells the
  * relay), with the user's Redis generation at 7 before it, and returns what a relay (with or without
@@ -51,16 +63,9 @@ interface Told {
  */
 async function relayedWrite(userId: number, withReplicas: boolean, calls: number): Promise<Told[]> {
   const told: Told[] = [];
-  const workers: WorkerBroadcast = {
-    async broadcastInvalidation() {},
-    async broadcastInvalidations(users) {
-      if (users.userIds.includes(userId)) told.push({ opts: users, generation: await redis.get(`rec:{${userId}}:gen`) });
-    },
-    broadcastInvalidateAll() {},
-    broadcastDataset() {},
-    async broadcastContent() {},
-  };
-  const relay = new InvalidationRelay(sql, db.url, workers, redis, loadConfig({ DATABASE_URL: db.url }), log, withReplicas);
+  const relay = relayTo(withReplicas, async (users) => {
+    if (users.userIds.includes(userId)) told.push({ opts: users, generation: await redis.get(`rec:{${userId}}:gen`) });
+  });
   await relay.start();
   try {
     await redis.set(`rec:{${userId}}:gen`, '7');
@@ -96,16 +101,9 @@ it('without replicas: Redis first, then the workers, once', async () => {
 it('relays the users of one bulk write together: every Redis generation bumped, then one message to the workers', async () => {
   const users = Array.from({ length: 16 }, (_, i) => 5 + i);
   const told: { opts: UsersInvalidation; generations: (string | null)[] }[] = [];
-  const workers: WorkerBroadcast = {
-    async broadcastInvalidation() {},
-    async broadcastInvalidations(opts) {
-      told.push({ opts, generations: await redis.mget(users.map((id) => `rec:{${id}}:gen`)) });
-    },
-    broadcastInvalidateAll() {},
-    broadcastDataset() {},
-    async broadcastContent() {},
-  };
-  const relay = new InvalidationRelay(sql, db.url, workers, redis, loadConfig({ DATABASE_URL: db.url }), log, false);
+  const relay = relayTo(false, async (opts) => {
+    told.push({ opts, generations: await redis.mget(users.map((id) => `rec:{${id}}:gen`)) });
+  });
   await relay.start();
   try {
     await redis.mset(Object.fromEntries(users.map((id) => [`rec:{${id}}:gen`, '7'])));
