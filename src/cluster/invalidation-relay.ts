@@ -192,7 +192,7 @@ export class InvalidationRelay {
    * replicated: invalidateSharedEntry): each worker keeps the user pending until its own lands.
    *
    * The users notified in one event-loop turn (a bulk write notifies once per user) go together: one WAL
-   * position read after all of them committed, pipelined Redis invalidations, one message per worker.
+   * position read after all of them committed, one Redis pass (invalidateSharedEntries), one message per worker.
    */
   private async relayWrites(userIds: number[]): Promise<void> {
     const lsn = await this.walPosition();
