@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import { connect, type Sql } from '../data/db.js';
-import { invalidateSharedEntry } from '../data/recommendation-cache.js';
+import { invalidateSharedEntries } from '../data/recommendation-cache.js';
 import type { RedisClient } from '../data/redis.js';
 import { DATASET_CHANNEL } from '../data/bulk-load.js';
 import type { Logger } from '../observability/logger.js';
-import type { ContentChange } from './ipc.js';
+import type { ContentChange, UsersInvalidation } from './ipc.js';
 
 /** How long a write waits for the other instances' barrier acknowledgements. */
 const ACK_TIMEOUT_MS = 1500;
@@ -43,6 +43,8 @@ export interface WorkerBroadcast {
    * user pending until its own lands. `lsn`: see above.
    */
   broadcastInvalidation(userId: number, opts?: InvalidationOptions): Promise<void>;
+  /** broadcastInvalidation for many users in one message (acknowledged); `sharedPending` lists those it applies to. */
+  broadcastInvalidations(users: UsersInvalidation): Promise<void>;
   /** Every worker drops all its cached lists. */
   broadcastInvalidateAll(lsn?: string): void;
   /** Every worker reloads its catalog and drops what it computed before. */
@@ -84,6 +86,8 @@ export class InvalidationRelay {
   private lastPosition: Promise<unknown> = Promise.resolve();
   /** Called on every reseed notification, after the workers were told (the similar-titles refresher). */
   onDatasetReplaced: () => void = () => {};
+  /** Users notified in this event-loop turn, relayed together (a bulk write sends one per user). */
+  private writeBatch: Set<number> | undefined;
   /** Content notifications of this event-loop turn, relayed together (a bulk write sends one per title). */
   private contentBatch: ContentChange | undefined;
 
@@ -159,8 +163,18 @@ export class InvalidationRelay {
   private onWrite(payload: string): void {
     const userId = notifiedUserId(payload);
     if (userId === undefined) return;
-    const relayed: Promise<void> = this.relayWrite(userId).finally(() => this.relaying.delete(relayed));
-    this.relaying.add(relayed);
+    if (!this.writeBatch) {
+      const batch = (this.writeBatch = new Set<number>());
+      // Registered now, so a barrier that arrives later in this turn waits for this batch too.
+      const relayed: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => {
+          this.writeBatch = undefined;
+          return this.relayWrites([...batch]);
+        })
+        .finally(() => this.relaying.delete(relayed));
+      this.relaying.add(relayed);
+    }
+    this.writeBatch.add(userId);
   }
 
   /**
@@ -176,20 +190,18 @@ export class InvalidationRelay {
    * Then Redis, then the workers again: a worker that dropped its L1 entry while the Redis entry still stood
    * would refill L1 from it at its next miss and serve the old list until the TTL. Not landed (or not
    * replicated: invalidateSharedEntry): each worker keeps the user pending until its own lands.
+   *
+   * The users notified in one event-loop turn (a bulk write notifies once per user) go together: one WAL
+   * position read after all of them committed, one Redis pass (invalidateSharedEntries), one message per worker.
    */
-  private async relayWrite(userId: number): Promise<void> {
+  private async relayWrites(userIds: number[]): Promise<void> {
     const lsn = await this.walPosition();
-    if (this.withPositions) await this.supervisor.broadcastInvalidation(userId, { lsn });
-    const pending = this.redis
-      ? await invalidateSharedEntry(this.redis, userId, this.config.CACHE_TTL, REPLICA_WAIT_MS).then(
-          () => false,
-          (err: Error) => {
-            this.log.warn({ userId, err: err.message }, 'redis invalidation from NOTIFY failed: workers retry it');
-            return true;
-          },
-        )
-      : false;
-    await this.supervisor.broadcastInvalidation(userId, { lsn, sharedPending: pending });
+    if (this.withPositions) await this.supervisor.broadcastInvalidations({ userIds, sharedPending: [], lsn });
+    const sharedPending = this.redis ? await invalidateSharedEntries(this.redis, userIds, this.config.CACHE_TTL, REPLICA_WAIT_MS) : [];
+    if (sharedPending.length > 0) {
+      this.log.warn({ users: sharedPending.length, first: sharedPending[0] }, 'redis invalidation from NOTIFY failed: workers retry it');
+    }
+    await this.supervisor.broadcastInvalidations({ userIds, sharedPending, lsn });
   }
 
   /**

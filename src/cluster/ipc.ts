@@ -9,6 +9,8 @@
 export type WorkerToPrimary =
   | { kind: 'rec:listening' }
   | { kind: 'rec:request'; id: number; op: 'invalidate'; userId: number; sharedPending?: true; lsn?: string }
+  /** A bulk write's users in one message; `sharedPending`: those whose Redis invalidation is owed. */
+  | { kind: 'rec:request'; id: number; op: 'invalidate-many'; userIds: number[]; sharedPending?: number[]; lsn?: string }
   | { kind: 'rec:request'; id: number; op: 'metrics' }
   /** Titles written by this worker: `hidden` ones must be unservable everywhere before the write is answered. */
   | { kind: 'rec:request'; id: number; op: 'content'; hidden: number[]; visible: number[] }
@@ -22,12 +24,21 @@ export type PrimaryToWorker =
    * `lsn`: the primary's WAL position at or past the write's commit, which replica reads must have replayed.
    */
   | { kind: 'rec:invalidate'; userId: number; id?: number; sharedPending?: true; lsn?: string }
+  /** `rec:invalidate` for each of `userIds`, acknowledged once; `sharedPending` lists those it applies to. */
+  | { kind: 'rec:invalidate-many'; userIds: number[]; id?: number; sharedPending?: number[]; lsn?: string }
   | { kind: 'rec:invalidate-all'; lsn?: string }
   /** Titles changed: stop serving `hidden` at once, reload the catalog; acknowledge when `id` is set. */
   | { kind: 'rec:content'; hidden: number[]; visible: number[]; id?: number }
   /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
   | { kind: 'rec:dataset'; version: string; lsn?: string }
   | { kind: 'rec:shutdown' };
+
+/** Users whose cached lists a write made stale, and those of them whose Redis invalidation is owed. */
+export interface UsersInvalidation {
+  userIds: number[];
+  sharedPending: number[];
+  lsn?: string;
+}
 
 /** Titles that became hidden (or were deleted) and titles written visible, by content id. */
 export interface ContentChange {
@@ -60,9 +71,10 @@ export class PrimaryChannel {
   request(op: 'invalidate', userId: number, opts?: { sharedPending?: boolean; lsn?: string }): Promise<PrimaryToWorker>;
   request(op: 'metrics'): Promise<PrimaryToWorker>;
   request(op: 'content', change: ContentChange): Promise<PrimaryToWorker>;
+  request(op: 'invalidate-many', users: UsersInvalidation): Promise<PrimaryToWorker>;
   request(
-    op: 'invalidate' | 'metrics' | 'content',
-    target?: number | ContentChange,
+    op: 'invalidate' | 'metrics' | 'content' | 'invalidate-many',
+    target?: number | ContentChange | UsersInvalidation,
     opts: { sharedPending?: boolean; lsn?: string } = {},
   ): Promise<PrimaryToWorker> {
     const id = this.nextId++;
@@ -81,10 +93,21 @@ export class PrimaryChannel {
             }
           : op === 'content'
             ? { kind: 'rec:request', id, op, ...(target as ContentChange) }
-            : { kind: 'rec:request', id, op };
+            : op === 'invalidate-many'
+              ? { kind: 'rec:request', id, op, ...invalidateMany(target as UsersInvalidation) }
+              : { kind: 'rec:request', id, op };
       send(message);
     });
   }
+}
+
+/** The fields of an `invalidate-many` message: the optional ones only when they say something. */
+export function invalidateMany({ userIds, sharedPending, lsn }: UsersInvalidation): {
+  userIds: number[];
+  sharedPending?: number[];
+  lsn?: string;
+} {
+  return { userIds, ...(sharedPending.length > 0 ? { sharedPending } : {}), ...(lsn !== undefined ? { lsn } : {}) };
 }
 
 export function send(message: WorkerToPrimary): void {

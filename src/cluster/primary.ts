@@ -69,6 +69,10 @@ export async function runPrimary(config: Config): Promise<void> {
     } else if (message.op === 'content') {
       await Promise.all([supervisor.broadcastContent({ hidden: message.hidden, visible: message.visible }), relay.afterWrite()]);
       reply(worker, { kind: 'rec:reply', id: message.id, ok: true });
+    } else if (message.op === 'invalidate-many') {
+      const users = { userIds: message.userIds, sharedPending: message.sharedPending ?? [], lsn: message.lsn };
+      await Promise.all([supervisor.broadcastInvalidations(users), relay.afterWrite()]);
+      reply(worker, { kind: 'rec:reply', id: message.id, ok: true });
     } else {
       await Promise.all([supervisor.broadcastInvalidation(message.userId, { lsn: message.lsn, sharedPending: message.sharedPending }), relay.afterWrite()]);
       reply(worker, { kind: 'rec:reply', id: message.id, ok: true });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
-import { isOurs, type ContentChange, type PrimaryToWorker, type WorkerToPrimary } from './ipc.js';
+import { invalidateMany, isOurs, type ContentChange, type PrimaryToWorker, type UsersInvalidation, type WorkerToPrimary } from './ipc.js';
 import type { InvalidationOptions, WorkerBroadcast } from './invalidation-relay.js';
 
 /** How long a broadcast waits for the workers' acknowledgements. */
@@ -86,6 +86,17 @@ export class Supervisor implements WorkerBroadcast {
       (id) => ({ kind: 'rec:invalidate', userId, ...(id !== undefined ? { id } : {}), ...flag, ...at }),
       waitForAcks,
       { userId },
+      'invalidation not acknowledged by every worker',
+    );
+  }
+
+  /** broadcastInvalidation for many users in one message per worker; resolves when all listening workers confirmed. */
+  broadcastInvalidations(users: UsersInvalidation): Promise<void> {
+    const fields = invalidateMany(users);
+    return this.deliver(
+      (id) => ({ kind: 'rec:invalidate-many', ...fields, ...(id !== undefined ? { id } : {}) }),
+      true,
+      { users: users.userIds.length },
       'invalidation not acknowledged by every worker',
     );
   }

@@ -8,6 +8,7 @@ import { connect } from '../data/db.js';
 import { Catalog } from '../data/catalog.js';
 import { RecommendationCache } from '../data/recommendation-cache.js';
 import { ContentRepo } from '../data/content-repo.js';
+import { EventsRepo } from '../data/events-repo.js';
 import { RecommendationRepo } from '../data/recommendation-repo.js';
 import { SimilarityRepo } from '../data/similarity-repo.js';
 import { UserRepo } from '../data/user-repo.js';
@@ -28,6 +29,7 @@ import { createScorer } from '../scoring-worker/scorer.js';
 import { BatchService } from '../service/batch.js';
 import { CatalogService } from '../service/catalog-service.js';
 import { UserWrites } from '../service/user-writes.js';
+import { WatchEvents } from '../service/watch-events.js';
 import { createModelBreaker } from '../service/breaker.js';
 import { shouldWarm, startCacheWarming } from '../service/cache-warmer.js';
 import { checkReadiness } from '../service/readiness.js';
@@ -134,7 +136,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   });
   const contentRepo = new ContentRepo(sql, metrics.db, config.DB_TIMEOUT_MS, reads);
   const userRepo = new UserRepo(sql, metrics.db, config.DB_TIMEOUT_MS, reads);
-  metrics.sources.dbInFlight = () => repo.inFlight + contentRepo.inFlight + userRepo.inFlight;
+  // No client-side deadline (0): see events-repo.ts; the connection's statement_timeout bounds it.
+  const eventsRepo = new EventsRepo(sql, metrics.db, 0, reads);
+  metrics.sources.dbInFlight = () => repo.inFlight + contentRepo.inFlight + userRepo.inFlight + eventsRepo.inFlight;
   metrics.sources.dbPoolSize = config.DB_POOL_SIZE;
   const channel = new PrimaryChannel(2000);
   const service = new RecommendationService({
@@ -152,6 +156,13 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       } catch (err) {
         // The write is committed; answering 503 would invite a duplicate retry. Say it loudly instead.
         log.error({ userId, err: (err as Error).message }, 'invalidation broadcast incomplete');
+      }
+    },
+    broadcastInvalidations: async (userIds, sharedPending, lsn) => {
+      try {
+        await channel.request('invalidate-many', { userIds: [...userIds], sharedPending: [...sharedPending], lsn });
+      } catch (err) {
+        log.error({ users: userIds.length, err: (err as Error).message }, 'invalidation broadcast incomplete');
       }
     },
   });
@@ -173,6 +184,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     similarCacheMs: 60_000,
   });
   const users = new UserWrites(userRepo, service);
+  const events = new WatchEvents(eventsRepo, service);
 
   const ctx: WireContext = {
     metrics,
@@ -188,7 +200,9 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     batch,
     catalog,
     users,
+    events,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    eventsMaxBodyBytes: config.EVENTS_MAX_BODY_BYTES,
     guards: createGuards({
       apiKey: config.API_KEY,
       apiKeyForReads: config.API_KEY_READS,
@@ -252,6 +266,11 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
         // The sender's Redis invalidation did not land (or not on the replicas): ours must, before we read it.
         if (m.sharedPending) cache.markSharedPending(m.userId);
         service.invalidateLocal(m.userId, m.lsn);
+        if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
+        break;
+      case 'rec:invalidate-many':
+        for (const userId of m.sharedPending ?? []) cache.markSharedPending(userId);
+        for (const userId of m.userIds) service.invalidateLocal(userId, m.lsn);
         if (m.id !== undefined) send({ kind: 'rec:ack', id: m.id });
         break;
       case 'rec:content':

@@ -69,10 +69,21 @@ redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1], KEYS[3])`;
 
+/** INVALIDATE for many users in one call: KEYS are each user's list, generation and genres keys, in threes. */
+const INVALIDATE_MANY = `
+for i = 1, #KEYS, 3 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+  redis.call('DEL', KEYS[i], KEYS[i + 2])
+end
+return #KEYS / 3`;
+
 interface CacheCommands {
   recStoreIfGen(listKey: string, genKey: string, gen: string, value: string, ttlMs: number): Promise<number>;
   recStoreGenreIfGen(genresKey: string, genKey: string, gen: string, value: string, ttlMs: number, genre: string): Promise<number>;
   recInvalidate(listKey: string, genKey: string, genresKey: string, genTtlSec: number): Promise<number>;
+  /** `numberOfKeys`, then three keys per user (list, generation, genres), then the generation TTL. */
+  recInvalidateMany(numberOfKeys: number, ...keysThenTtl: (string | number)[]): Promise<number>;
 }
 
 // Hash tags keep a user's keys in one slot, so the scripts (and a pipeline of them) also run on Redis Cluster.
@@ -272,6 +283,21 @@ export class RecommendationCache {
   }
 
   /**
+   * invalidateShared for many users (a bulk write): pipelined, not one round trip each. Resolves with the
+   * users whose invalidation had to be deferred (each then pending as in invalidateShared); empty when all landed.
+   */
+  async invalidateSharedMany(userIds: readonly number[]): Promise<number[]> {
+    if (!this.redis || userIds.length === 0) return [];
+    const deferred = await invalidateSharedEntries(this.redis, userIds, this.opts.ttlSec + this.opts.staleTtlSec, this.opts.replicaWaitMs);
+    if (deferred.length > 0) {
+      this.metrics.cache.redis.error.inc();
+      for (const userId of deferred) this.pendingShared.add(userId);
+      this.scheduleRetry();
+    }
+    return deferred;
+  }
+
+  /**
    * Another process could not land (or replicate) the user's Redis invalidation: until this process
    * lands one itself, it neither reads nor writes the user's Redis entry (see invalidateSharedEntry).
    */
@@ -334,6 +360,9 @@ export class RecommendationCache {
 
 function withScripts(redis: RedisClient): RedisClient & CacheCommands {
   const r = redis as RedisClient & Partial<CacheCommands>;
+  if (typeof r.recInvalidateMany !== 'function') {
+    redis.defineCommand('recInvalidateMany', { lua: INVALIDATE_MANY });
+  }
   if (typeof r.recInvalidate !== 'function') {
     redis.defineCommand('recStoreIfGen', { numberOfKeys: 2, lua: STORE_IF_GEN });
     redis.defineCommand('recStoreGenreIfGen', { numberOfKeys: 2, lua: STORE_GENRE_IF_GEN });
@@ -388,6 +417,46 @@ export async function invalidateSharedEntry(
   if (acknowledged < replicas) {
     throw new Error(`invalidation of user ${userId} reached ${acknowledged} of ${replicas} replicas`);
   }
+}
+
+/** Users one INVALIDATE_MANY call invalidates: small enough that its reply arrives within the command timeout. */
+const INVALIDATIONS_PER_CALL = 250;
+/** Redis Cluster: users invalidated at once (each its own slot's pipeline and WAIT). */
+const CLUSTER_INVALIDATIONS_IN_FLIGHT = 32;
+
+/**
+ * invalidateSharedEntry for many users, with its guarantee for each: resolves with the users whose
+ * invalidation did not land (or, on a Cluster, was not replicated), never rejects. One Redis: one script call
+ * per INVALIDATIONS_PER_CALL users (each user's step atomic as in INVALIDATE), one call after another: a call
+ * per user costs Redis more than the step itself. A Cluster script must stay within one slot, so there each
+ * user is invalidated as by invalidateSharedEntry, CLUSTER_INVALIDATIONS_IN_FLIGHT at once.
+ */
+export async function invalidateSharedEntries(
+  redis: RedisClient,
+  userIds: readonly number[],
+  cacheTtlSec: number,
+  replicaWaitMs: number,
+): Promise<number[]> {
+  const failed: number[] = [];
+  if ('slots' in redis) {
+    let next = 0;
+    const runner = async (): Promise<void> => {
+      while (next < userIds.length) {
+        const userId = userIds[next++]!;
+        await invalidateSharedEntry(redis, userId, cacheTtlSec, replicaWaitMs).catch(() => failed.push(userId));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLUSTER_INVALIDATIONS_IN_FLIGHT, userIds.length) }, runner));
+    return failed;
+  }
+  const scripts = withScripts(redis);
+  const genTtlSec = Math.max(GEN_TTL_SEC, cacheTtlSec * 2);
+  for (let start = 0; start < userIds.length; start += INVALIDATIONS_PER_CALL) {
+    const chunk = userIds.slice(start, start + INVALIDATIONS_PER_CALL);
+    const keys = chunk.flatMap((userId) => [listKey(userId), genKey(userId), genresKey(userId)]);
+    await scripts.recInvalidateMany(keys.length, ...keys, genTtlSec).catch(() => failed.push(...chunk));
+  }
+  return failed;
 }
 
 type Pipelined = ReturnType<RedisClient['pipeline']> & {

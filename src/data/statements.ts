@@ -135,12 +135,13 @@ export function missingReference(err: unknown, table: string, userId: number, co
 const truncate = (text: string): string => (text.length > 120 ? `${text.slice(0, 119)}…` : text);
 
 /**
- * After a committed write of `userId`, with replicas: the WAL insert position, at or past the end of the
- * commit record (the write returned, so its commit record is in the WAL), so a replica that has replayed it
- * shows the write. This process's later reads of the user wait for it; the caller relays it. Undefined when
- * the position could not be read: the user is then read from the primary until a later position is noted.
+ * After a committed write of `userId` (or of each of several users), with replicas: the WAL insert position,
+ * at or past the end of the commit record (the write returned, so its commit record is in the WAL), so a
+ * replica that has replayed it shows the write. This process's later reads of the user wait for it; the
+ * caller relays it. Undefined when the position could not be read: the user is then read from the primary
+ * until a later position is noted.
  */
-export async function noteCommittedWrite(sql: Sql, reads: ReadRoute, userId: number): Promise<string | undefined> {
+export async function noteCommittedWrite(sql: Sql, reads: ReadRoute, userId: number | readonly number[]): Promise<string | undefined> {
   let lsn: string | undefined;
   try {
     const [row] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
@@ -148,6 +149,7 @@ export async function noteCommittedWrite(sql: Sql, reads: ReadRoute, userId: num
   } catch {
     // Committed, position unknown: the user is read from the primary until a later position is read.
   }
-  reads.noteWrite(userId, lsn);
+  if (typeof userId === 'number') reads.noteWrite(userId, lsn);
+  else for (const id of userId) reads.noteWrite(id, lsn);
   return lsn;
 }

@@ -39,3 +39,10 @@ export const TITLE_MAX_CHARS = 200;
 export const TITLE_COUNTRIES_MAX = 250;
 export const BULK_MAX_ITEMS = 1000;
 export const AGE_MAX = 150;
+/** POST /events: events one request may carry (one transaction). */
+export const EVENTS_MAX_ITEMS = 10_000;
+/**
+ * POST /events: how far ahead of the server's clock an event's timestamp may be (client clock skew); such an
+ * event is recorded at the server's now, and one further ahead is refused.
+ */
+export const EVENT_CLOCK_SKEW_MS = 60_000;

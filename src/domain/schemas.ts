@@ -117,6 +117,12 @@ export const BulkResultSchema = Type.Object({
   updated: Type.Integer({ minimum: 0 }),
 });
 
+/** POST /events' 201. */
+export const EventsResultSchema = Type.Object({
+  events: Type.Integer({ minimum: 1, description: 'watch events recorded' }),
+  users: Type.Integer({ minimum: 1, description: 'distinct users among them (each one\'s cached lists invalidated)' }),
+});
+
 export const DismissalSchema = Type.Object({
   user_id: Id,
   content_id: Id,

@@ -180,3 +180,16 @@ export interface DismissalRecord {
   /** RFC 3339: when the title was first dismissed (a repeat keeps it). */
   dismissed_at: string;
 }
+
+/** One item of POST /events: a watch event, at `timestamp` (UTC ISO, already checked not ahead) or now. */
+export interface WatchEventInput {
+  user_id: number;
+  content_id: number;
+  timestamp?: string;
+}
+
+/** POST /events' answer: events recorded, and the distinct users whose lists were invalidated. */
+export interface EventsResult {
+  events: number;
+  users: number;
+}

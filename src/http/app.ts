@@ -4,9 +4,11 @@ import type { BatchService } from '../service/batch.js';
 import type { CatalogService } from '../service/catalog-service.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
 import type { UserWrites } from '../service/user-writes.js';
+import type { WatchEvents } from '../service/watch-events.js';
 import { contentRoutes } from './content-routes.js';
 import { contentWriteRoutes } from './content-write-routes.js';
 import { DOCS_PATHS, docsRoutes } from './docs-routes.js';
+import { eventsRoutes } from './events-routes.js';
 import { Exchange, type WireContext } from './exchange.js';
 import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
@@ -20,8 +22,11 @@ export interface HttpDeps extends OpsDeps {
   batch: BatchService;
   catalog: CatalogService;
   users: UserWrites;
+  events: WatchEvents;
   guards: Guards;
   maxBodyBytes: number;
+  /** POST /events' own body limit (EVENTS_MAX_BODY_BYTES). */
+  eventsMaxBodyBytes: number;
   /** The OpenAPI document, serialized once at start-up. */
   openApi: string;
 }
@@ -30,6 +35,7 @@ export interface HttpDeps extends OpsDeps {
 const KNOWN_PATHS: Record<string, string> = {
   '/users/:id/recommendations': 'GET',
   '/users/:id/watch-history': 'POST',
+  '/events': 'POST',
   '/users/:id': 'PUT',
   '/users/:id/dismissals': 'POST',
   '/users/:id/dismissals/:content_id': 'DELETE',
@@ -50,6 +56,7 @@ export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   const app = App();
   recommendationRoutes(app, ctx, deps.guards, deps.recommendations, deps.batch);
   watchHistoryRoutes(app, ctx, deps.guards, deps.recommendations, deps.maxBodyBytes);
+  eventsRoutes(app, ctx, deps.guards, deps.events, deps.eventsMaxBodyBytes);
   contentRoutes(app, ctx, deps.guards, deps.catalog);
   contentWriteRoutes(app, ctx, deps.guards, deps.catalog, deps.maxBodyBytes);
   userRoutes(app, ctx, deps.guards, deps.users, deps.maxBodyBytes);

@@ -10,6 +10,8 @@ import { Compile } from 'typebox/compile';
 import {
   AGE_MAX,
   BULK_MAX_ITEMS,
+  EVENT_CLOCK_SKEW_MS,
+  EVENTS_MAX_ITEMS,
   MAX_ID,
   SUBSCRIPTION_TIERS,
   TITLE_COUNTRIES_MAX,
@@ -17,7 +19,7 @@ import {
 } from '../domain/constants.js';
 import { Errors } from '../domain/errors.js';
 import { CountryCodeSchema, SubscriptionTierSchema } from '../domain/schemas.js';
-import type { ContentFields, ContentItem, UserFields } from '../domain/types.js';
+import type { ContentFields, ContentItem, UserFields, WatchEventInput } from '../domain/types.js';
 
 const Id = Type.Integer({ minimum: 1, maximum: MAX_ID });
 const TIERS = SUBSCRIPTION_TIERS.join(', ');
@@ -80,9 +82,31 @@ export const BulkContentBodySchema = Type.Array(ContentItemSchema, {
 
 export const DismissalBodySchema = Type.Object({ content_id: Id }, { additionalProperties: false });
 
+export const EventSchema = Type.Object(
+  {
+    user_id: Id,
+    content_id: Id,
+    timestamp: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: `RFC 3339, when it was watched (default: now); at most ${EVENT_CLOCK_SKEW_MS / 1000} s ahead of the server's clock (then recorded as now)`,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const EventsBodySchema = Type.Array(EventSchema, {
+  minItems: 1,
+  maxItems: EVENTS_MAX_ITEMS,
+  description: 'Written in one transaction, all or nothing; the same event may repeat (each is a watch)',
+});
+
 /** What a property must be, said the way the 400 says it. */
 const MESSAGES: Record<string, string> = {
   content_id: 'content_id must be a positive integer',
+  user_id: 'user_id must be a positive integer',
+  timestamp: 'timestamp must be an RFC 3339 date-time (years 0001 to 9999 in UTC)',
   title: `title must be a string of 1 to ${TITLE_MAX_CHARS} characters, not blank, without control characters`,
   genre: 'genre must be 1 to 32 characters of a-z, 0-9, _ and -',
   popularity_score: 'popularity_score must be a number from 0 to 1',
@@ -119,6 +143,7 @@ const userRules = rulesOf(UserBodySchema);
 const contentRules = rulesOf(ContentBodySchema);
 const itemRules = rulesOf(ContentItemSchema);
 const dismissalRules = rulesOf(DismissalBodySchema);
+const eventRules = rulesOf(EventSchema);
 
 function json(body: Buffer): unknown {
   try {
@@ -225,6 +250,34 @@ export function parseDismissalBody(body: Buffer): { content_id: number } {
   const value = json(body);
   check(value, dismissalRules, '', 'Request body');
   return { content_id: value.content_id as number };
+}
+
+/**
+ * POST /events: every event valid, else a 400 naming the first bad one by its index (users and titles are
+ * checked by the write). A timestamp more than EVENT_CLOCK_SKEW_MS ahead of `nowMs` is refused as future.
+ */
+export function parseEventsBody(body: Buffer, nowMs = Date.now()): WatchEventInput[] {
+  const value = json(body);
+  if (!Array.isArray(value) || value.length === 0 || value.length > EVENTS_MAX_ITEMS) {
+    throw Errors.invalidBody(`Request body must be a JSON array of 1 to ${EVENTS_MAX_ITEMS} events`);
+  }
+  const latest = nowMs + EVENT_CLOCK_SKEW_MS;
+  const events: WatchEventInput[] = new Array(value.length);
+  for (const [i, raw] of value.entries()) {
+    const at = `events[${i}]: `;
+    check(raw, eventRules, at, 'event');
+    const event: WatchEventInput = { user_id: raw.user_id as number, content_id: raw.content_id as number };
+    if ('timestamp' in raw) {
+      const timestamp = instant(raw.timestamp as string);
+      if (timestamp === undefined) throw Errors.invalidBody(`${at}${MESSAGES.timestamp}`);
+      if (Date.parse(timestamp) > latest) {
+        throw Errors.invalidBody(`${at}timestamp is in the future (more than ${EVENT_CLOCK_SKEW_MS / 1000} s ahead of the server's clock)`);
+      }
+      event.timestamp = timestamp;
+    }
+    events[i] = event;
+  }
+  return events;
 }
 
 /**

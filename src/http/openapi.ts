@@ -6,6 +6,7 @@ import {
   ContentItemSchema,
   ContentRecordSchema,
   DismissalSchema,
+  EventsResultSchema,
   UserSchema,
   ContentListResponseSchema,
   ErrorSchema,
@@ -17,7 +18,7 @@ import {
   SimilarResponseSchema,
   WatchEventSchema,
 } from '../domain/schemas.js';
-import { BulkContentBodySchema, ContentBodySchema, DismissalBodySchema, UserBodySchema } from './ingest-params.js';
+import { BulkContentBodySchema, ContentBodySchema, DismissalBodySchema, EventsBodySchema, UserBodySchema } from './ingest-params.js';
 import {
   BatchLimitSchema,
   ContentIdSchema,
@@ -163,6 +164,22 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
             414: URI_TOO_LONG,
             429: RATE_LIMITED,
             503: error('PostgreSQL unavailable (nothing was written) or request deadline exceeded'),
+          },
+        },
+      },
+      '/events': {
+        post: {
+          operationId: 'addWatchEvents',
+          summary: 'Record up to 10,000 watch events in one transaction (all or nothing); every affected user\'s cached recommendations are invalidated before the answer',
+          ...writeSecurity,
+          requestBody: { required: true, content: json(EventsBodySchema) },
+          responses: {
+            201: { description: 'Recorded', content: json(ref('EventsResult')) },
+            400: error('Invalid body, a timestamp in the future, or an unknown user or title; the message names the first bad event by its 0-based index. Nothing was written'),
+            ...unauthorized,
+            413: error('Body over EVENTS_MAX_BODY_BYTES'),
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable (nothing was written)'),
           },
         },
       },
@@ -343,6 +360,7 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
         User: UserSchema,
         Dismissal: DismissalSchema,
         BulkResult: BulkResultSchema,
+        EventsResult: EventsResultSchema,
         Health: HealthSchema,
         Error: ErrorSchema,
       },

@@ -16,7 +16,7 @@
 import client from 'prom-client';
 
 export const ROUTES = [
-  'recommendations', 'batch', 'watch_history', 'content_list', 'content_item', 'content_similar', 'content_write', 'user_write',
+  'recommendations', 'batch', 'watch_history', 'events', 'content_list', 'content_item', 'content_similar', 'content_write', 'user_write',
   'dismissals', 'health', 'ready', 'metrics', 'unknown',
 ] as const;
 export type RouteName = (typeof ROUTES)[number];
@@ -27,7 +27,7 @@ export const CACHE_TIERS = ['l1', 'redis'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
 export const MODEL_RESULTS = ['success', 'failure', 'timeout', 'rejected'] as const;
 export const DB_QUERIES = [
-  'user_signals', 'add_watch', 'user_page', 'ping',
+  'user_signals', 'add_watch', 'add_events', 'user_page', 'ping',
   'content_upsert', 'content_bulk', 'content_hide', 'content_by_id', 'user_upsert', 'dismiss', 'undismiss',
 ] as const;
 export type DbQuery = (typeof DB_QUERIES)[number];

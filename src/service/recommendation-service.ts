@@ -50,6 +50,8 @@ export interface ServiceDeps {
    * position, which their replica reads of the user must have replayed.
    */
   broadcastInvalidation: (userId: number, sharedPending: boolean, lsn?: string) => Promise<void>;
+  /** broadcastInvalidation for many users in one message; `sharedPending`: those of them whose Redis invalidation is owed. */
+  broadcastInvalidations: (userIds: readonly number[], sharedPending: readonly number[], lsn?: string) => Promise<void>;
 }
 
 export class RecommendationService {
@@ -128,6 +130,19 @@ export class RecommendationService {
     if (!landed) this.deps.log.warn({ userId }, 'redis invalidation not landed (unavailable or not replicated): deferred, every worker retries it');
     this.invalidateLocal(userId, lsn);
     await this.deps.broadcastInvalidation(userId, !landed, lsn);
+  }
+
+  /**
+   * afterUserWrite for many users at once: the same steps in the same order (Redis, then this process, then
+   * every other process), each step done for all of them together — pipelined Redis, one broadcast.
+   */
+  async afterUsersWrite(userIds: readonly number[], lsn: string | undefined): Promise<void> {
+    const deferred = await this.deps.cache.invalidateSharedMany(userIds);
+    if (deferred.length > 0) {
+      this.deps.log.warn({ users: deferred.length }, 'redis invalidations not landed (unavailable or not replicated): deferred, every worker retries them');
+    }
+    for (const userId of userIds) this.invalidateLocal(userId, lsn);
+    await this.deps.broadcastInvalidations(userIds, deferred, lsn);
   }
 
   /** The lookup with its list's titles checked against the visibility now (see cached). */

@@ -1,6 +1,7 @@
 /**
- * Read-your-write across workers: once a watch-history write is acknowledged, no response from any
- * worker contains the watched title — also while other requests are computing lists concurrently.
+ * Read-your-write across workers: once a watch-history write (one event, or a bulk POST /events) is
+ * acknowledged, no response from any worker contains the watched title — also while other requests are
+ * computing lists concurrently.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
@@ -33,23 +34,58 @@ interface Write {
   acked: number;
 }
 
-it('never serves a title after its watch event was acknowledged, under concurrent reads and writes', async () => {
+const users = Array.from({ length: 20 }, (_, i) => i + 1);
+const pick = () => users[Math.floor(Math.random() * users.length)]!;
+/** The title a user is recommended first now (fresh connection: either worker), if any. */
+const topOf = async (userId: number): Promise<number | undefined> =>
+  (await server.get(`/users/${userId}/recommendations?limit=1`, true)).json.recommendations[0]?.content_id;
+
+/** One watch event at a time, by POST /users/{id}/watch-history. */
+async function writeOneByOne(writes: Write[]): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    const userId = pick();
+    const contentId = await topOf(userId);
+    if (contentId === undefined) continue;
+    const w = await server.post(`/users/${userId}/watch-history`, { content_id: contentId }, true);
+    expect(w.status).toBe(201);
+    writes.push({ userId, contentId, acked: performance.now() });
+  }
+}
+
+/** Several users' watch events at a time, by POST /events. */
+async function writeInBulk(writes: Write[]): Promise<void> {
+  for (let i = 0; i < 15; i++) {
+    const events: { user_id: number; content_id: number }[] = [];
+    for (const userId of new Set([pick(), pick(), pick(), pick()])) {
+      const contentId = await topOf(userId);
+      if (contentId !== undefined) events.push({ user_id: userId, content_id: contentId });
+    }
+    if (events.length === 0) continue;
+    const w = await server.post('/events', events, true);
+    expect(w.status).toBe(201);
+    const acked = performance.now();
+    for (const e of events) writes.push({ userId: e.user_id, contentId: e.content_id, acked });
+  }
+}
+
+it.each([
+  ['POST /users/{id}/watch-history', writeOneByOne],
+  ['POST /events', writeInBulk],
+])('never serves a title after its watch event (%s) was acknowledged, under concurrent reads and writes', async (_what, write) => {
   // Prove the API's own guarantee: with the NOTIFY trigger off, only the acknowledged broadcast
   // to every worker (and the Redis generation bump) stands between a write and a stale read.
   await db.sql`ALTER TABLE user_watch_history DISABLE TRIGGER watch_history_notify`;
   try {
-    await readAndWriteConcurrently();
+    await readAndWriteConcurrently(write);
   } finally {
     await db.sql`ALTER TABLE user_watch_history ENABLE TRIGGER watch_history_notify`;
   }
 });
 
-async function readAndWriteConcurrently(): Promise<void> {
+async function readAndWriteConcurrently(write: (writes: Write[]) => Promise<void>): Promise<void> {
   const reads: Read[] = [];
   const writes: Write[] = [];
   let writing = true;
-  const users = Array.from({ length: 20 }, (_, i) => i + 1);
-  const pick = () => users[Math.floor(Math.random() * users.length)]!;
 
   const reader = async (fresh: boolean) => {
     while (writing) {
@@ -60,18 +96,7 @@ async function readAndWriteConcurrently(): Promise<void> {
       reads.push({ userId, started, ids: r.json.recommendations.map((x: { content_id: number }) => x.content_id) });
     }
   };
-  const writer = async () => {
-    for (let i = 0; i < 40; i++) {
-      const userId = pick();
-      const top = await server.get(`/users/${userId}/recommendations?limit=1`, true);
-      const contentId = top.json.recommendations[0]?.content_id as number | undefined;
-      if (contentId === undefined) continue;
-      const w = await server.post(`/users/${userId}/watch-history`, { content_id: contentId }, true);
-      expect(w.status).toBe(201);
-      writes.push({ userId, contentId, acked: performance.now() });
-    }
-    writing = false;
-  };
+  const writer = () => write(writes).finally(() => (writing = false));
   await Promise.all([writer(), reader(true), reader(true), reader(false), reader(false), reader(true), reader(false)]);
 
   expect(writes.length).toBeGreaterThan(30);

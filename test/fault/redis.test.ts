@@ -59,28 +59,39 @@ it('keeps answering every request while Redis crashes, restarts and hangs, then 
   expect((await server.get('/ready')).json).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
 });
 
-it('reports Redis down in /ready while staying ready (a cache outage must not empty the load balancer), and a write during the outage is not undone when Redis returns', async () => {
-  const userId = 4;
-  const warm = await server.get(`/users/${userId}/recommendations?limit=1`); // stored in Redis
-  const top = warm.json.recommendations[0].content_id as number;
+type Watch = { user_id: number; content_id: number };
+const ids = (r: { json: { recommendations: { content_id: number }[] } }) => r.json.recommendations.map((x) => x.content_id);
+
+it.each([
+  ['POST /users/{id}/watch-history', [4], (w: Watch[]) => server.post(`/users/${w[0]!.user_id}/watch-history`, { content_id: w[0]!.content_id })],
+  ['POST /events', [7, 8], (w: Watch[]) => server.post('/events', w)],
+])('reports Redis down in /ready while staying ready (a cache outage must not empty the load balancer), and a write during the outage (%s) is not undone when Redis returns', async (_route, userIds, write) => {
+  const watches: Watch[] = [];
+  for (const userId of userIds) {
+    const warm = await server.get(`/users/${userId}/recommendations?limit=1`); // stored in Redis
+    watches.push({ user_id: userId, content_id: warm.json.recommendations[0].content_id as number });
+  }
   redis.pause();
   try {
     const ready = await server.get('/ready');
     expect(ready.status).toBe(200);
     expect(ready.json).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'down' } });
-    const write = await server.post(`/users/${userId}/watch-history`, { content_id: top });
-    expect(write.status).toBe(201);
-    const during = await server.get(`/users/${userId}/recommendations?limit=50`, true);
-    expect(during.status).toBe(200);
-    expect(during.json.recommendations.map((r: { content_id: number }) => r.content_id)).not.toContain(top);
+    expect((await write(watches)).status).toBe(201);
+    for (const w of watches) {
+      const during = await server.get(`/users/${w.user_id}/recommendations?limit=50`, true);
+      expect(during.status).toBe(200);
+      expect(ids(during)).not.toContain(w.content_id);
+    }
   } finally {
     redis.resume();
   }
-  // Redis still holds the pre-write list; the deferred invalidation must land before anyone reads it.
+  // Redis still holds the pre-write lists; the deferred invalidations must land before anyone reads them.
   for (let i = 0; i < 30; i++) {
-    const after = await server.get(`/users/${userId}/recommendations?limit=50`, true);
-    expect(after.status).toBe(200);
-    expect(after.json.recommendations.map((r: { content_id: number }) => r.content_id)).not.toContain(top);
+    for (const w of watches) {
+      const after = await server.get(`/users/${w.user_id}/recommendations?limit=50`, true);
+      expect(after.status).toBe(200);
+      expect(ids(after)).not.toContain(w.content_id);
+    }
     await sleep(50);
   }
 });

@@ -15,7 +15,9 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { popularityRanking } from '../../src/recommenders/heuristic.js';
 import { RecommendationService } from '../../src/service/recommendation-service.js';
 import { Visibility } from '../../src/service/visibility.js';
-import { createTestDatabase } from '../support/db.js';
+import { WatchEvents } from '../../src/service/watch-events.js';
+import { EventsRepo } from '../../src/data/events-repo.js';
+import { createTestDatabase, eligibleTitles } from '../support/db.js';
 import { emptyRedisDb } from '../support/redis.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -56,9 +58,14 @@ function worker() {
     maxPendingComputations: 100,
     visibility: new Visibility(),
     broadcastInvalidation: async () => {},
+    broadcastInvalidations: async () => {},
   });
   return {
     service,
+    /** Resolves once `n` computations wait in the held model (they have read PostgreSQL). */
+    untilHeld: async (n: number) => {
+      while (waiting.length < n) await new Promise((r) => setTimeout(r, 10));
+    },
     hold: () => (hold = true),
     release: () => {
       hold = false;
@@ -113,4 +120,30 @@ it('a request arriving after the write does not join a computation that started 
   a.release();
   await slow;
   expect(ids((await late).list.items)).not.toContain(top);
+});
+
+it('a computation that read data before a bulk write (POST /events) is never cached after it, for any of its users', async () => {
+  const a = worker();
+  const b = worker();
+  const computing = [13, 14, 15];
+  const cached = [16, 17]; // lists in Redis (and b's L1) before the write
+  const userIds = [...computing, ...cached];
+  for (const userId of cached) await b.service.recommendationsFor(userId);
+  a.hold();
+  const slow = computing.map((userId) => a.service.recommendationsFor(userId)); // read PostgreSQL, then wait in the "model"
+  await a.untilHeld(computing.length);
+  // Each user's first title: the most popular one they may be shown and have not watched.
+  const tops = await Promise.all(userIds.map(async (userId) => (await eligibleTitles(db.sql, userId))[0]!.id));
+
+  const events = new WatchEvents(new EventsRepo(sql), a.service);
+  expect(await events.record(userIds.map((userId, i) => ({ user_id: userId, content_id: tops[i]! })))).toEqual({ events: 5, users: 5 });
+  for (const userId of userIds) b.service.invalidateLocal(userId); // what the primary's broadcast does in every other worker
+  a.release();
+  const stale = await Promise.all(slow);
+  stale.forEach((lookup, i) => expect(ids(lookup.list.items)).toContain(tops[i])); // old data, answered to its own caller only
+
+  const c = worker(); // an empty L1: reads Redis
+  for (const [i, userId] of userIds.entries()) {
+    for (const w of [a, b, c]) expect(ids((await w.service.recommendationsFor(userId)).list.items)).not.toContain(tops[i]);
+  }
 });

@@ -9,7 +9,8 @@
  * there is no position to learn: Redis first, then the workers (else L1 refills from the old Redis entry).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { InvalidationRelay, type InvalidationOptions, type WorkerBroadcast } from '../../src/cluster/invalidation-relay.js';
+import { InvalidationRelay, type WorkerBroadcast } from '../../src/cluster/invalidation-relay.js';
+import type { UsersInvalidation } from '../../src/cluster/ipc.js';
 import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/data/db.js';
 import { connectRedis, type Redis } from '../../src/data/redis.js';
@@ -37,9 +38,21 @@ afterAll(async () => {
 });
 
 interface Told {
-  opts: InvalidationOptions | undefined;
+  opts: UsersInvalidation;
   /** The user's Redis generation when the workers were told. */
   generation: string | null;
+}
+
+/** A relay whose "workers" only hand each invalidation message to `told` (the Supervisor's broadcasts). */
+function relayTo(withReplicas: boolean, told: (users: UsersInvalidation) => Promise<void>): InvalidationRelay {
+  const workers: WorkerBroadcast = {
+    async broadcastInvalidation() {},
+    broadcastInvalidations: told,
+    broadcastInvalidateAll() {},
+    broadcastDataset() {},
+    async broadcastContent() {},
+  };
+  return new InvalidationRelay(sql, db.url, workers, redis, loadConfig({ DATABASE_URL: db.url }), log, withReplicas);
 }
 
 /**
@@ -50,15 +63,9 @@ interface Told {
  */
 async function relayedWrite(userId: number, withReplicas: boolean, calls: number): Promise<Told[]> {
   const told: Told[] = [];
-  const workers: WorkerBroadcast = {
-    async broadcastInvalidation(id, opts) {
-      if (id === userId) told.push({ opts, generation: await redis.get(`rec:{${id}}:gen`) });
-    },
-    broadcastInvalidateAll() {},
-    broadcastDataset() {},
-    async broadcastContent() {},
-  };
-  const relay = new InvalidationRelay(sql, db.url, workers, redis, loadConfig({ DATABASE_URL: db.url }), log, withReplicas);
+  const relay = relayTo(withReplicas, async (users) => {
+    if (users.userIds.includes(userId)) told.push({ opts: users, generation: await redis.get(`rec:{${userId}}:gen`) });
+  });
   await relay.start();
   try {
     await redis.set(`rec:{${userId}}:gen`, '7');
@@ -79,13 +86,32 @@ it('with replicas: every worker knows the write\'s WAL position before the Redis
   const calls = await relayedWrite(3, true, 2);
   expect(calls).toHaveLength(2);
   const [first, second] = calls as [Told, Told];
-  expect(first.opts?.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+  expect(first.opts.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
   expect(first.generation).toBe('7'); // the workers knew the position while the old generation stood
-  expect(second.opts).toEqual({ lsn: first.opts!.lsn, sharedPending: false });
+  expect(first.opts).toEqual({ userIds: [3], sharedPending: [], lsn: first.opts.lsn });
+  expect(second.opts).toEqual({ userIds: [3], sharedPending: [], lsn: first.opts.lsn });
   expect(second.generation).toBe('8'); // and were told again once the Redis entry was gone
 });
 
 it('without replicas: Redis first, then the workers, once', async () => {
   const calls = await relayedWrite(4, false, 1);
-  expect(calls).toEqual([{ opts: { lsn: undefined, sharedPending: false }, generation: '8' }]);
+  expect(calls).toEqual([{ opts: { userIds: [4], sharedPending: [], lsn: undefined }, generation: '8' }]);
+});
+
+it('relays the users of one bulk write together: every Redis generation bumped, then one message to the workers', async () => {
+  const users = Array.from({ length: 16 }, (_, i) => 5 + i);
+  const told: { opts: UsersInvalidation; generations: (string | null)[] }[] = [];
+  const relay = relayTo(false, async (opts) => {
+    told.push({ opts, generations: await redis.mget(users.map((id) => `rec:{${id}}:gen`)) });
+  });
+  await relay.start();
+  try {
+    await redis.mset(Object.fromEntries(users.map((id) => [`rec:{${id}}:gen`, '7'])));
+    await db.sql`INSERT INTO user_watch_history (user_id, content_id) SELECT u, 1 FROM unnest(${users}::int8[]) u`;
+    for (let i = 0; i < 200 && told.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100)); // and nothing more
+  } finally {
+    await relay.stop();
+  }
+  expect(told).toEqual([{ opts: { userIds: users, sharedPending: [], lsn: undefined }, generations: users.map(() => '8') }]);
 });

@@ -5,8 +5,10 @@ import {
   parseBulkContentBody,
   parseContentBody,
   parseDismissalBody,
+  parseEventsBody,
   parseUserBody,
 } from '../../src/http/ingest-params.js';
+import { VARIABLES } from '../../src/config.js';
 
 const body = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 
@@ -210,5 +212,56 @@ describe('body size limits', () => {
     const { content_id: _, ...one } = maximal(0);
     expect(Buffer.byteLength(JSON.stringify(one, null, 2))).toBeLessThanOrEqual(4096);
     expect(parseContentBody(body(JSON.stringify(one, null, 2))).title).toBe(one.title);
+  });
+});
+
+describe('POST /events body', () => {
+  const NOW = Date.parse('2026-06-01T12:00:00.000Z');
+  const events = (value: unknown) => parseEventsBody(body(value), NOW);
+
+  it('hands on each event, its timestamp in UTC to the millisecond, absent when not given', () => {
+    expect(
+      events([
+        { user_id: 1, content_id: 2 },
+        { user_id: 1, content_id: 2 },
+        { content_id: 3, user_id: 9007199254740991, timestamp: '2024-01-31T23:30:00.1239+02:00' },
+      ]),
+    ).toStrictEqual([
+      { user_id: 1, content_id: 2 },
+      { user_id: 1, content_id: 2 },
+      { user_id: 9007199254740991, content_id: 3, timestamp: '2024-01-31T21:30:00.123Z' },
+    ]);
+  });
+
+  it('accepts a timestamp up to 60 s ahead of the server clock (clock skew), and not one beyond', () => {
+    expect(events([{ user_id: 1, content_id: 2, timestamp: '2026-06-01T12:01:00Z' }])[0]!.timestamp).toBe('2026-06-01T12:01:00.000Z');
+    rejects(
+      () => events([{ user_id: 1, content_id: 2 }, { user_id: 1, content_id: 2, timestamp: '2026-06-01T12:01:00.001Z' }]),
+      "events[1]: timestamp is in the future (more than 60 s ahead of the server's clock)",
+    );
+  });
+
+  it.each([
+    ['{"user_id":1', 'Request body must be valid JSON'],
+    [{ user_id: 1, content_id: 2 }, 'Request body must be a JSON array of 1 to 10000 events'],
+    [[], 'Request body must be a JSON array of 1 to 10000 events'],
+    [Array.from({ length: 10_001 }, () => ({ user_id: 1, content_id: 2 })), 'Request body must be a JSON array of 1 to 10000 events'],
+    [[{ user_id: 1, content_id: 2 }, 7], 'events[1]: event must be a JSON object'],
+    [[{ content_id: 2 }], 'events[0]: user_id is required'],
+    [[{ user_id: 1 }], 'events[0]: content_id is required'],
+    [[{ user_id: '1', content_id: 2 }], 'events[0]: user_id must be a positive integer'],
+    [[{ user_id: 1, content_id: 0 }], 'events[0]: content_id must be a positive integer'],
+    [[{ user_id: 1, content_id: 2, watched_at: '2024-01-01T00:00:00Z' }], 'events[0]: unknown property "watched_at"'],
+    [[{ user_id: 1, content_id: 2, timestamp: '2024-01-01' }], 'events[0]: timestamp must be an RFC 3339 date-time (years 0001 to 9999 in UTC)'],
+    [[{ user_id: 1, content_id: 2, timestamp: null }], 'events[0]: timestamp must be an RFC 3339 date-time (years 0001 to 9999 in UTC)'],
+  ])('refuses %j: %s', (input, message) => {
+    rejects(() => events(input), message);
+  });
+
+  it('the default EVENTS_MAX_BODY_BYTES fits 10,000 maximal events indented by four spaces, and they parse', () => {
+    const maximal = { user_id: 9007199254740991, content_id: 9007199254740991, timestamp: '2025-12-31T23:59:59.123456789+14:00' };
+    const text = JSON.stringify(Array.from({ length: 10_000 }, () => maximal), null, 4);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(Number(VARIABLES.EVENTS_MAX_BODY_BYTES!.default));
+    expect(parseEventsBody(Buffer.from(text), NOW)).toHaveLength(10_000);
   });
 });
