@@ -8,6 +8,7 @@ import { connect, type Sql } from '../data/db.js';
 import { invalidateSharedEntries } from '../data/recommendation-cache.js';
 import type { RedisClient } from '../data/redis.js';
 import { DATASET_CHANNEL } from '../data/bulk-load.js';
+import { MODEL_CHANNEL } from '../data/model-repo.js';
 import type { Logger } from '../observability/logger.js';
 import type { ContentChange, UsersInvalidation } from './ipc.js';
 
@@ -49,6 +50,8 @@ export interface WorkerBroadcast {
   broadcastInvalidateAll(lsn?: string): void;
   /** Every worker reloads its catalog and drops what it computed before. */
   broadcastDataset(version: string, lsn?: string): void;
+  /** A model notification's payload (an id, or `failed`): every worker loads it or reports it. */
+  broadcastModel(payload: string): void;
   /** Every worker stops serving the hidden titles and reloads its catalog; resolves when all confirmed. */
   broadcastContent(change: ContentChange): Promise<void>;
 }
@@ -112,6 +115,7 @@ export class InvalidationRelay {
       await this.listenSql.listen(BARRIER_CHANNEL, (p) => this.onBarrier(p));
       await this.listenSql.listen(BARRIER_ACK_CHANNEL, (p) => this.onBarrierAck(p));
       await this.listenSql.listen(DATASET_CHANNEL, (p) => this.onDataset(p));
+      await this.listenSql.listen(MODEL_CHANNEL, (p) => this.supervisor.broadcastModel(p));
       this.log.info({ instance: this.instance }, 'listening for watch-history writes');
     } catch (err) {
       this.log.error({ err }, 'LISTEN failed: only this instance\'s API writes invalidate its caches');

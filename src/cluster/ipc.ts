@@ -31,6 +31,8 @@ export type PrimaryToWorker =
   | { kind: 'rec:content'; hidden: number[]; visible: number[]; id?: number }
   /** A reseed committed: reload the catalog (which drops what was computed from the old data). */
   | { kind: 'rec:dataset'; version: string; lsn?: string }
+  /** A newer trained model to load (its id), or a training run that failed (the current one stays). */
+  | { kind: 'rec:model'; id?: number; failed?: true }
   | { kind: 'rec:shutdown' };
 
 /** Users whose cached lists a write made stale, and those of them whose Redis invalidation is owed. */

@@ -17,6 +17,7 @@ import { seedIfEmpty } from '../data/seed.js';
 import { createLogger } from '../observability/logger.js';
 import { InvalidationRelay } from './invalidation-relay.js';
 import type { PrimaryToWorker } from './ipc.js';
+import { ModelTrainer } from './model-trainer.js';
 import { SimilarityRefresher } from './similarity-refresher.js';
 import { Supervisor } from './supervisor.js';
 
@@ -87,14 +88,25 @@ export async function runPrimary(config: Config): Promise<void> {
   // After readiness, on its own thread: the lists are background data, never a reason to wait.
   const similarity = new SimilarityRefresher({ databaseUrl, intervalS: config.SIMILAR_REFRESH_S, log });
   similarity.start();
-  relay.onDatasetReplaced = () => similarity.datasetReplaced();
+  const trainer = new ModelTrainer({
+    sql,
+    databaseUrl,
+    share: config.MODEL_RETRAIN_SHARE,
+    log,
+    enabled: config.MODEL !== 'heuristic' && config.MODEL !== 'popularity',
+  });
+  trainer.start();
+  relay.onDatasetReplaced = () => {
+    similarity.datasetReplaced();
+    trainer.datasetReplaced();
+  };
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: draining workers');
-    await Promise.all([similarity.stop(), supervisor.stop(config.SHUTDOWN_TIMEOUT_MS + 2000)]);
+    await Promise.all([similarity.stop(), trainer.stop(), supervisor.stop(config.SHUTDOWN_TIMEOUT_MS + 2000)]);
     await relay.stop();
     await Promise.allSettled([sql.end({ timeout: 2 }), redis?.quit()]);
     await stopEmbedded?.();

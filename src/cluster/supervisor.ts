@@ -150,6 +150,12 @@ export class Supervisor implements WorkerBroadcast {
     this.broadcast({ kind: 'rec:dataset', version, ...(lsn !== undefined ? { lsn } : {}) });
   }
 
+  /** A model was trained (its id) or a training run failed: every worker loads it, or says so. */
+  broadcastModel(payload: string): void {
+    if (payload === 'failed') this.broadcast({ kind: 'rec:model', failed: true });
+    else if (/^\d{1,16}$/.test(payload)) this.broadcast({ kind: 'rec:model', id: Number(payload) });
+  }
+
   private broadcast(message: PrimaryToWorker): void {
     for (const w of Object.values(cluster.workers ?? {})) {
       if (w?.isConnected()) w.send(message);

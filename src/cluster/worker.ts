@@ -27,6 +27,8 @@ import { calibrate, Placement, type Costs } from '../scoring-worker/placement.js
 import { createScoringPool } from '../scoring-worker/pool.js';
 import { createScorer } from '../scoring-worker/scorer.js';
 import { BatchService } from '../service/batch.js';
+import { ServedModel } from '../service/served-model.js';
+import { loadModel } from '../data/model-repo.js';
 import { CatalogService } from '../service/catalog-service.js';
 import { UserWrites } from '../service/user-writes.js';
 import { WatchEvents } from '../service/watch-events.js';
@@ -107,8 +109,16 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   );
   const visibility = new Visibility();
   repo.catalog.onSnapshot = (snapshot) => visibility.useSnapshot(snapshot);
+  const servedModel = new ServedModel(config.MODEL);
+  let datasetVersion: string | undefined;
+  // Lists are cached under the data set and the trained model they were computed from: either changing
+  // retires every list in both tiers (a Redis entry of another generation is a miss).
+  const useGeneration = (): void => {
+    if (datasetVersion !== undefined) cache.useDataset(`${datasetVersion}.m${servedModel.version}`);
+  };
   repo.catalog.onDataset = (version, replaced) => {
-    cache.useDataset(version);
+    datasetVersion = version;
+    useGeneration();
     if (replaced) log.info({ version }, 'new data set: catalog reloaded, cached lists dropped');
   };
   const placement = new Placement(config.SCORING_MODE, pool, { ...UNMEASURED_COSTS }, metrics.scoring.placed, metrics.served);
@@ -141,7 +151,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   metrics.sources.dbInFlight = () => repo.inFlight + contentRepo.inFlight + userRepo.inFlight + eventsRepo.inFlight;
   metrics.sources.dbPoolSize = config.DB_POOL_SIZE;
   const channel = new PrimaryChannel(2000);
-  const service = new RecommendationService({
+  const service: RecommendationService = new RecommendationService({
+    servedModel,
     repo,
     cache,
     score: (task) => breaker.fire(task),
@@ -221,6 +232,29 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     },
   });
 
+  /** Installs the newest trained model (or `id`) if it is newer than the one in force; never throws. */
+  async function loadServedModel(id?: number): Promise<void> {
+    if (servedModel.name === 'heuristic' || servedModel.name === 'popularity') {
+      metrics.modelServed(servedModel.name, servedModel.serves, 0);
+      return;
+    }
+    try {
+      const loaded = await loadModel(sql, id);
+      if (loaded && loaded.id > Number(servedModel.version)) {
+        servedModel.use(loaded.model, String(loaded.id));
+        useGeneration();
+        service.invalidateAll();
+        metrics.modelTrainingFailed.set(0);
+        log.info({ model: servedModel.name, serves: servedModel.serves, id: loaded.id }, 'trained model loaded: cached lists retired');
+      } else if (!loaded && id === undefined) {
+        log.info({ model: servedModel.name, serves: servedModel.serves }, 'no trained model yet: serving the seed\'s formula until training finishes');
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'trained model not loaded: the current one keeps serving');
+    }
+    metrics.modelServed(servedModel.name, servedModel.serves, Number(servedModel.version));
+  }
+
   let stopping = false;
   let socket: ListenSocket | undefined;
   // Draining: no new connections; a request on a kept-alive connection is still served, with
@@ -283,6 +317,14 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
       case 'rec:invalidate-all':
         service.invalidateAll(m.lsn);
         break;
+      case 'rec:model':
+        if (m.failed) {
+          metrics.modelTrainingFailed.set(1);
+          log.warn({ serves: servedModel.serves }, 'model training failed: the current model keeps serving');
+        } else {
+          void loadServedModel(m.id);
+        }
+        break;
       case 'rec:dataset':
         // Until the new catalog is in, lists are computed from old titles: served, never stored (useDataset).
         service.invalidateAll(m.lsn);
@@ -309,6 +351,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     );
     log.info({ handoffUs: Math.round(placement.costs.handoffNs / 100) / 10, poolWaitUs: Math.round(placement.costs.poolWaitNs / 100) / 10, poolWaitDevUs: Math.round((placement.costs.poolWaitDevNs ?? 0) / 100) / 10, nsPerCandidate: Math.round(placement.costs.nsPerCandidate * 10) / 10, inlineUpTo: placement.inlineUpTo }, 'scoring costs measured');
   }
+  await loadServedModel();
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });

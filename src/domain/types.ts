@@ -1,7 +1,7 @@
 /** Shapes shared by every layer. Field names of API objects follow the seed's JSON exactly. */
 import type { CatalogColumns, CatalogSnapshot } from './catalog-columns.js';
 import { SUBSCRIPTION_TIERS } from './constants.js';
-import type { ModelTables } from './model-tables.js';
+import type { ExplanationKind, ModelTables } from './model-tables.js';
 
 /** A catalog title as the scoring model sees it. */
 export interface Candidate {
@@ -98,9 +98,17 @@ export interface Ranking {
   because?: number[][];
 }
 
+/** Why an item is recommended (`?explain=true`): `because` names the user's own titles behind it, best first. */
+export interface Explanation {
+  kind: ExplanationKind;
+  because?: number[];
+}
+
 /** A computed top-N list for one user: what the caches hold. */
 export interface RecommendationList {
   items: Recommendation[];
+  /** Why each item is there, parallel to items (absent on lists stored before explanations existed). */
+  explanations?: Explanation[];
   source: RecommendationSource;
   /** RFC 3339 time the list was computed. */
   generatedAt: string;

@@ -226,6 +226,10 @@ export interface Metrics {
   modelDuration: HistogramChild;
   fallbacks: Record<'failure' | 'timeout' | 'rejected', CounterChild>;
   breakerState: client.Gauge.Internal<string>;
+  /** Which model serves: model_served{model, serves} 1 for the current pair (the previous pair is removed). */
+  modelServed(model: string, serves: string, version: number): void;
+  /** 1 while the newest training run failed (the previous model serves), 0 after a model loads. */
+  modelTrainingFailed: client.Gauge.Internal<string>;
   scoring: { wait: HistogramChild; run: HistogramChild; placed: Record<'inline' | 'pool', CounterChild> };
   db: Record<DbQuery, QueryMetrics>;
   redisCommandErrors: CounterChild;
@@ -329,6 +333,30 @@ export function createMetrics(workerLabel: string): Metrics {
     registers: [registry],
   }).labels(workerLabel);
   breakerState.set(0);
+  const modelServedGauge = new client.Gauge({
+    name: 'model_served',
+    help: 'The model that ranks (MODEL) and what it serves (auto: its validated choice; a learned model before training: heuristic); 1 for the pair in force',
+    labelNames: ['worker', 'model', 'serves'],
+    registers: [registry],
+  });
+  const modelVersionGauge = new client.Gauge({
+    name: 'model_version',
+    help: 'Id of the trained model in force (0: none trained yet)',
+    labelNames: ['worker'],
+    registers: [registry],
+  }).labels(workerLabel);
+  const modelTrainingFailed = new client.Gauge({
+    name: 'model_training_failed',
+    help: '1 while the newest training run failed and the previous model keeps serving',
+    labelNames: ['worker'],
+    registers: [registry],
+  }).labels(workerLabel);
+  modelTrainingFailed.set(0);
+  const modelServed = (model: string, serves: string, version: number): void => {
+    modelServedGauge.reset();
+    modelServedGauge.labels(workerLabel, model, serves).set(1);
+    modelVersionGauge.set(version);
+  };
 
   const scoring = {
     wait: new Histogram(
@@ -526,6 +554,8 @@ export function createMetrics(workerLabel: string): Metrics {
     modelDuration,
     fallbacks,
     breakerState,
+    modelServed,
+    modelTrainingFailed,
     scoring,
     db,
     redisCommandErrors,

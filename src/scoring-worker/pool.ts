@@ -90,12 +90,12 @@ export function createScoringPool(opts: ScoringPoolOptions): ScoringPool {
     inFlight += 1;
     try {
       // The catalog columns are shared memory: posting them copies nothing.
-      const { positions, scores, runMs } = await pool.run(task);
+      const { runMs, ...ranking } = await pool.run(task);
       // The thread measured its own run time; everything else since submission was outside it.
       const waitSeconds = Math.max(0, performance.now() - submitted - runMs) / 1000;
       const runSeconds = runMs / 1000;
       onTimings?.(waitSeconds, runSeconds);
-      return { positions, scores, waitSeconds, runSeconds };
+      return { ...ranking, waitSeconds, runSeconds };
     } catch (err) {
       throw toModelError(err);
     } finally {

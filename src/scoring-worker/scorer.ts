@@ -6,7 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ModelError } from '../domain/errors.js';
 import type { Ranking, ScoringTask } from '../domain/types.js';
-import { rankCatalog, taskSize } from '../recommenders/heuristic.js';
+import { taskSize } from '../recommenders/heuristic.js';
+import { rankTask } from '../recommenders/ranking.js';
 import type { Placement } from './placement.js';
 import type { ScoringPool } from './pool.js';
 
@@ -28,11 +29,12 @@ export function createScorer(model: RemoteModel, pool: Pick<ScoringPool, 'run'>,
       const inlineBefore = placement.inlineSeconds;
       const ranked = await pool.run(task);
       placement.timedPool(ranked.waitSeconds, placement.inlineSeconds - inlineBefore, { candidates: taskSize(task), seconds: ranked.runSeconds });
-      return { positions: ranked.positions, scores: ranked.scores };
+      const { waitSeconds: _wait, runSeconds: _run, ...ranking } = ranked;
+      return ranking;
     }
     const started = performance.now();
     try {
-      return rankCatalog(task);
+      return rankTask(task);
     } catch (err) {
       throw new ModelError('failure', (err as Error).message);
     } finally {

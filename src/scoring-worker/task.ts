@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Ranking, ScoringTask } from '../domain/types.js';
-import { rankCatalog } from '../recommenders/heuristic.js';
+import { rankTask } from '../recommenders/ranking.js';
 
 /** The OS name of a scoring thread (Linux: /proc/<pid>/task/<tid>/comm, 15 characters at most). */
 const SCORING_THREAD_NAME = 'scoring';
@@ -24,6 +24,6 @@ export interface ScoredTask extends Ranking {
 
 export default function score(task: ScoringTask): ScoredTask {
   const started = performance.now();
-  const { positions, scores } = rankCatalog(task);
-  return { positions, scores, runMs: performance.now() - started };
+  const ranking = rankTask(task);
+  return { ...ranking, runMs: performance.now() - started };
 }

@@ -4,12 +4,15 @@
  */
 import { CACHED_LIST_SIZE } from '../domain/constants.js';
 import { Errors, ModelError, isServiceError } from '../domain/errors.js';
-import type { Ranking, Recommendation, RecommendationList, RecommendationSource, ScoringTask, UserSignals } from '../domain/types.js';
+import type { CatalogSnapshot } from '../domain/catalog-columns.js';
+import { EXPLANATION_KINDS, REASON } from '../domain/model-tables.js';
+import type { Explanation, Ranking, RecommendationList, RecommendationSource, ScoringTask, UserSignals } from '../domain/types.js';
 import type { RecommendationCache } from '../data/recommendation-cache.js';
 import type { RecommendationRepo, WatchRecord } from '../data/recommendation-repo.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { popularityRanking, scoringTask, toRecommendations } from '../recommenders/heuristic.js';
+import type { ServedModel } from './served-model.js';
 import { Singleflight } from './singleflight.js';
 import type { Visibility } from './visibility.js';
 
@@ -52,6 +55,8 @@ export interface ServiceDeps {
   broadcastInvalidation: (userId: number, sharedPending: boolean, lsn?: string) => Promise<void>;
   /** broadcastInvalidation for many users in one message; `sharedPending`: those of them whose Redis invalidation is owed. */
   broadcastInvalidations: (userIds: readonly number[], sharedPending: readonly number[], lsn?: string) => Promise<void>;
+  /** The model that ranks (MODEL) and its tables for a catalog snapshot. */
+  servedModel: Pick<ServedModel, 'tablesFor'>;
 }
 
 export class RecommendationService {
@@ -160,12 +165,14 @@ export class RecommendationService {
   private recheck(userId: number, genre: string | undefined, list: RecommendationList): RecommendationList {
     const { visibility } = this.deps;
     const version = visibility.version;
-    const items = list.items.filter((item) => visibility.allows(item.content_id, list.audience));
-    if (items.length === list.items.length) {
+    const keep = list.items.map((item) => visibility.allows(item.content_id, list.audience));
+    if (!keep.includes(false)) {
       list.checked = version;
       return list;
     }
+    const items = list.items.filter((_, i) => keep[i]);
     const next: RecommendationList = { ...list, items, checked: version };
+    if (list.explanations) next.explanations = list.explanations.filter((_, i) => keep[i]);
     this.deps.cache.replaceLocal(userId, genre, list, next);
     return next;
   }
@@ -329,6 +336,7 @@ export class RecommendationService {
     // The version before the task reads what is hidden: a hide after it makes the list be checked again.
     const checked = visibility.version;
     const task = scoringTask(signals, {
+      model: this.deps.servedModel.tablesFor(signals.catalog),
       pool: model.candidatePool,
       keep: CACHED_LIST_SIZE,
       nowMs: Date.now(),
@@ -336,24 +344,42 @@ export class RecommendationService {
       exclude: visibility.hiddenSinceSnapshot,
       ...(genre !== undefined ? { genre } : {}),
     });
-    const list = (items: Recommendation[], source: RecommendationSource): RecommendationList => {
+    const list = (ranking: Ranking, source: RecommendationSource): RecommendationList => {
       const now = Date.now();
       const freshUntil = now + this.deps.cache.freshnessMs(source);
-      return { items, source, generatedAt: new Date(now).toISOString(), freshUntil, audience: signals.audience, checked };
+      return {
+        items: toRecommendations(ranking, signals.catalog),
+        explanations: explanationsOf(ranking, signals.catalog, source),
+        source,
+        generatedAt: new Date(now).toISOString(),
+        freshUntil,
+        audience: signals.audience,
+        checked,
+      };
     };
     try {
       const ranking = await this.deps.score(task);
       metrics.model.success.inc();
       metrics.modelDuration.observe((performance.now() - started) / 1000);
-      return list(toRecommendations(ranking, signals.catalog), 'model');
+      return list(ranking, 'model');
     } catch (err) {
       if (isServiceError(err)) throw err;
       const reason = err instanceof ModelError ? err.reason : 'failure';
       metrics.model[reason].inc();
       metrics.fallbacks[reason].inc();
-      return list(toRecommendations(popularityRanking(task), signals.catalog), 'popularity_fallback');
+      return list(popularityRanking(task), 'popularity_fallback');
     }
   }
+}
+
+/** A ranking's reasons as the API names them, with content ids; every item of a fallback list is `fallback`. */
+function explanationsOf(ranking: Ranking, catalog: CatalogSnapshot, source: RecommendationSource): Explanation[] {
+  return ranking.positions.map((_, i) => {
+    if (source === 'popularity_fallback') return { kind: 'fallback' };
+    const kind = EXPLANATION_KINDS[ranking.reasons?.[i] ?? REASON.popular]!;
+    const because = ranking.because?.[i];
+    return because && because.length > 0 ? { kind, because: because.map((p) => catalog.ids[p]!) } : { kind };
+  });
 }
 
 function newest(a: RecommendationList | undefined, b: RecommendationList | undefined): RecommendationList | undefined {

@@ -1,0 +1,2 @@
+DROP TABLE model_training_failures;
+DROP TABLE trained_models;
