@@ -10,6 +10,8 @@ import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
 const USAGE = `Usage: npm run seed -- [--users N] [--content N] [--events N] [--seed S] [--reset]
 
 Loads deterministic test data (same options, identical rows). Runs migrations up first.
+The watch events carry latent tastes across genres, a long tail and drift over time
+(docs/demo-data.md).
 
 Options:
   --users N     users to create (default ${DEFAULT_SEED_SIZE.users})

@@ -3,6 +3,9 @@ import {
   advanceSequences, analyzeDataset, beginLoad, CHUNK_ROWS, copyRows, type LoadProgress, pauseForBulkLoad,
   refreshUserStats, replaceDataset, truncateDataset,
 } from './bulk-load.js';
+import {
+  MAINSTREAM_SHARE, TasteCatalog, titleTastes, UNIFORM_SHARE, UserTastes, WeightedPicker, type TitleTastes,
+} from './seed-tastes.js';
 
 /** `users`, `content`, `user_watch_history`, `user_dismissals`, then `indexes` (rebuilding indexes and foreign keys). */
 export type SeedProgress = LoadProgress;
@@ -109,10 +112,18 @@ export function mulberry32(seed: number): () => number {
 /**
  * Independent stream per table, so changing one table's size never changes another table's rows: 0 users,
  * 1 content, 2 watch events, 3 the availability columns of content (added later: the other content columns
- * keep their values), 4 dismissals.
+ * keep their values), 4 dismissals, 5 the titles' taste profiles (planted in the events, stored nowhere).
  */
 const streamFor = (seed: number, table: number): (() => number) =>
   mulberry32(Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(table + 1, 0x85ebca6b));
+
+/** Genres are stocked round robin by id: every genre equally. */
+const genreIndexOf = (id: number): number => (id - 1) % GENRES.length;
+
+/** The taste profiles the seed plants for titles 1..content (what tests check the watch events against). */
+export function plantedTastes(content: number, seed: number = DEFAULT_SEED): TitleTastes {
+  return titleTastes(content, genreIndexOf, GENRES.length, streamFor(seed, 5));
+}
 
 /** Seeds the default data set when `users` is empty; true when it seeded. Safe to race: one wins. */
 export async function seedIfEmpty(sql: postgres.Sql, log: (msg: string) => void = () => {}): Promise<boolean> {
@@ -184,7 +195,8 @@ async function load(
       'created_at, hidden, subscription_tier, countries) FROM STDIN WITH (FREEZE)', catalog.chunks, 'content', opts.content, progress);
     // The dismissals are drawn beside each user's events (they avoid the titles the user watched).
     const dismissals = new Dismissals();
-    const events = eventRows(opts, users.createdAt, catalog, streamFor(rngSeed, 2), dismissals, streamFor(rngSeed, 4));
+    const tastes = plantedTastes(opts.content, rngSeed);
+    const events = eventRows(opts, users.createdAt, catalog, tastes, streamFor(rngSeed, 2), dismissals, streamFor(rngSeed, 4));
     await copyRows(tx, 'COPY user_watch_history (id, user_id, content_id, watched_at, watch_duration_minutes, completed) FROM STDIN WITH (FREEZE)',
       events, 'user_watch_history', opts.events, progress);
     await copyRows(tx, 'COPY user_dismissals (user_id, content_id, dismissed_at) FROM STDIN WITH (FREEZE)',
@@ -230,7 +242,6 @@ function userRows(n: number, rng: () => number) {
 
 interface Catalog {
   chunks: Generator<{ text: string; rows: number }>;
-  genreOf: Uint8Array;
   popularity: Float64Array;
   createdAt: Float64Array;
 }
@@ -241,7 +252,6 @@ interface Catalog {
  * only on the titles before it, so a larger catalog keeps the smaller one's values.
  */
 function contentRows(n: number, rng: () => number, availability: () => number): Catalog {
-  const genreOf = new Uint8Array(n + 1);
   const popularity = new Float64Array(n + 1);
   const createdAt = new Float64Array(n + 1);
 
@@ -255,7 +265,7 @@ function contentRows(n: number, rng: () => number, availability: () => number): 
       const to = Math.min(n, from + CHUNK_ROWS - 1);
       let text = '';
       for (let id = from; id <= to; id++) {
-        const g = (id - 1) % GENRES.length; // round robin: every genre equally stocked
+        const g = genreIndexOf(id);
         const genre = GENRES[g]!;
         const nth = Math.floor((id - 1) / GENRES.length);
         const pair = pairOrder[g]![nth % 256]! - 1;
@@ -271,7 +281,6 @@ function contentRows(n: number, rng: () => number, availability: () => number): 
           : genre === 'documentary' ? 50 + Math.floor(rng() * 70)
           : 85 + Math.floor(rng() * 70);
 
-        genreOf[id] = g;
         popularity[id] = pop;
         createdAt[id] = created;
         // Titles come from the fixed word lists above: no tab, newline or backslash to escape.
@@ -280,7 +289,7 @@ function contentRows(n: number, rng: () => number, availability: () => number): 
       yield { text, rows: to - from + 1 };
     }
   }
-  return { chunks: chunks(), genreOf, popularity, createdAt };
+  return { chunks: chunks(), popularity, createdAt };
 }
 
 /** hidden, subscription_tier and countries of one title, as COPY text columns. */
@@ -352,44 +361,20 @@ function shuffled(n: number, rng: () => number): Int32Array {
   return a;
 }
 
-/** Draws ids with probability proportional to weight, by binary search over the cumulative sum. */
-class WeightedPicker {
-  private readonly ids: Int32Array;
-  private readonly cumulative: Float64Array;
-  constructor(ids: Int32Array, weightOf: Float64Array) {
-    this.ids = ids;
-    this.cumulative = new Float64Array(ids.length);
-    let sum = 0;
-    for (let i = 0; i < ids.length; i++) this.cumulative[i] = sum += weightOf[ids[i]!]!;
-  }
-  get size(): number {
-    return this.ids.length;
-  }
-  pick(u: number): number {
-    const c = this.cumulative;
-    const target = u * c[c.length - 1]!;
-    let lo = 0;
-    let hi = c.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (c[mid]! > target) hi = mid;
-      else lo = mid + 1;
-    }
-    return this.ids[lo]!;
-  }
-}
-
 /**
- * Each user gets one or two favourite genres (so personalization shows), an activity level (events split
- * in proportion to it), and watches each title at most once, after both the user and the title existed.
- * After a user's events, `dismissals` gets theirs, drawn from `dismissRng` (their own stream: the events
- * stay what they were): about DISMISSALS_PER_EVENT per event, of titles the user has not watched, mostly
- * popular ones (what they would be recommended), after both the user and the title existed.
+ * The watch events, user by user, from the planted tastes (seed-tastes.ts): each user gets their tastes and
+ * an activity level (events split in proportion to it); their events are spread over their timeline in time
+ * order (ids follow it), the drift taste gaining as it goes; a user watches each title at most once, after
+ * both the user and the title existed. After a user's events, `dismissals` gets theirs, drawn from
+ * `dismissRng` (their own stream: the events stay what they were): about DISMISSALS_PER_EVENT per event, of
+ * titles the user has not watched, mostly popular ones (what they would be recommended), after both the user
+ * and the title existed.
  */
 function* eventRows(
   opts: SeedOptions,
   userCreatedAt: Float64Array,
   catalog: Catalog,
+  profiles: TitleTastes,
   rng: () => number,
   dismissals: Dismissals,
   dismissRng: () => number,
@@ -398,32 +383,36 @@ function* eventRows(
   if (nEvents === 0) return;
   const perUser = allocate(nEvents, nUsers, nContent, rng);
 
+  const tastes = new TasteCatalog(profiles, catalog.popularity);
   const all = new Int32Array(nContent);
   for (let i = 0; i < nContent; i++) all[i] = i + 1;
-  const byPopularity = new WeightedPicker(all, catalog.popularity);
-  const byGenre = GENRES.map((_, g) => {
-    const ids = all.filter((id) => catalog.genreOf[id] === g);
-    return new WeightedPicker(ids, catalog.popularity);
-  });
+  // Dismissals stay drawn by popularity_score itself, as they always were.
+  const byPopularity = new WeightedPicker(all, catalog.popularity.subarray(1));
+  const userTastes = new UserTastes(tastes);
 
+  // One user's draws at a time: their titles and watch times (scratch, sized for the busiest user).
+  const most = perUser.reduce((a, b) => Math.max(a, b), 0);
+  const titles = new Int32Array(most);
+  const times = new Float64Array(most);
+  const gapSums = new Float64Array(most + 1);
   const watched = new Set<number>();
-  const pickTitle = (fav1: number, fav2: number): number => {
+  /** An unwatched title released by `atMs`, for a watch at `progress` (0…1) through the user's events. */
+  const pickTitle = (progress: number, atMs: number): number => {
     for (let attempt = 0; attempt < 8; attempt++) {
       const r = rng();
-      let id: number;
-      if (r < 0.7) {
-        const genre = byGenre[fav2 >= 0 && rng() < 0.4 ? fav2 : fav1]!;
-        if (genre.size === 0) continue;
-        id = genre.pick(rng());
-      } else if (r < 0.9) {
-        id = byPopularity.pick(rng());
-      } else {
-        id = 1 + Math.floor(rng() * nContent); // the long tail gets discovered too
-      }
-      if (!watched.has(id)) return id;
+      const id = r < UNIFORM_SHARE ? 1 + Math.floor(rng() * nContent) // the long tail gets discovered too
+        : r < UNIFORM_SHARE + MAINSTREAM_SHARE ? tastes.mainstream.pick(rng())
+        : tastes.byTaste[userTastes.at(progress, rng)]!.pick(rng());
+      if (!watched.has(id) && catalog.createdAt[id]! <= atMs) return id;
     }
-    // Nearly everything likely is watched already: walk to the next unwatched id (one exists by allocation).
-    let id = 1 + Math.floor(rng() * nContent);
+    // Nearly everything likely is watched already: walk to the next unwatched id (one exists by allocation),
+    // released by then if any is.
+    const start = 1 + Math.floor(rng() * nContent);
+    let id = start;
+    do {
+      if (!watched.has(id) && catalog.createdAt[id]! <= atMs) return id;
+      id = (id % nContent) + 1;
+    } while (id !== start);
     while (watched.has(id)) id = (id % nContent) + 1;
     return id;
   };
@@ -451,18 +440,33 @@ function* eventRows(
   for (let user = 1; user <= nUsers; user++) {
     const count = perUser[user - 1]!;
     if (count === 0) continue;
-    const fav1 = Math.floor(rng() * GENRES.length);
-    const fav2 = rng() < 0.5 ? (fav1 + 1 + Math.floor(rng() * (GENRES.length - 1))) % GENRES.length : -1;
+    userTastes.draw(rng);
     watched.clear();
+    // Sorted uniform watch times in whole seconds over the user's timeline, from count + 1 exponential gaps.
+    const spanSeconds = Math.floor((SEED_EPOCH_MS - Math.max(windowStart, userCreatedAt[user]!)) / 1000);
+    let gaps = 0;
+    for (let k = 0; k <= count; k++) gapSums[k] = gaps += -Math.log(1 - rng());
+    let inOrder = true;
     for (let k = 0; k < count; k++) {
-      const contentId = pickTitle(fav1, fav2);
+      let atMs = SEED_EPOCH_MS - (spanSeconds - Math.floor((gapSums[k]! / gaps) * spanSeconds)) * 1000;
+      const contentId = pickTitle((k + 0.5) / count, atMs);
+      if (catalog.createdAt[contentId]! > atMs) {
+        // Every released title is watched: this one is watched on its release, out of turn.
+        atMs = catalog.createdAt[contentId]!;
+        inOrder = false;
+      }
+      titles[k] = contentId;
+      times[k] = atMs;
       watched.add(contentId);
-      const earliest = Math.max(windowStart, userCreatedAt[user]!, catalog.createdAt[contentId]!);
-      const watchedAt = secondsBefore(rng, SEED_EPOCH_MS, SEED_EPOCH_MS - earliest);
+    }
+    const order = inOrder ? undefined
+      : Array.from({ length: count }, (_, k) => k).sort((a, b) => times[a]! - times[b]! || a - b);
+    for (let k = 0; k < count; k++) {
+      const at = order ? order[k]! : k;
       const length = 50 + Math.floor(rng() * 100);
       const completed = rng() < 0.6;
       const minutes = completed ? length : 1 + Math.floor(rng() * (length - 1));
-      text += `${++id}\t${user}\t${contentId}\t${iso(watchedAt)}\t${minutes}\t${completed ? 't' : 'f'}\n`;
+      text += `${++id}\t${user}\t${titles[at]}\t${iso(times[at]!)}\t${minutes}\t${completed ? 't' : 'f'}\n`;
       if (++rows === CHUNK_ROWS) {
         yield { text, rows };
         text = '';

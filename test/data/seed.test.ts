@@ -1,6 +1,9 @@
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { COUNTRIES, DEFAULT_SEED_SIZE, GENRES, SEED_EPOCH_MS, seed, seedIfEmpty, type SeedProgress } from '../../src/data/seed.js';
+import {
+  COUNTRIES, DEFAULT_SEED_SIZE, GENRES, plantedTastes, SEED_EPOCH_MS, seed, seedIfEmpty, type SeedProgress,
+} from '../../src/data/seed.js';
+import { TASTES, TASTES_PER_TITLE, type TitleTastes } from '../../src/data/seed-tastes.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const DAY_MS = 86_400_000;
@@ -22,16 +25,21 @@ async function fingerprint(sql: postgres.Sql): Promise<string> {
     coalesce((SELECT string_agg(d::text, E'\\n' ORDER BY d.user_id, d.content_id) FROM user_dismissals d), '')`);
 }
 
-/**
- * The same over the columns that existed before migration 0005 only, rendered exactly as the whole rows
- * were then: new columns come from their own PRNG streams, so this stays what it was.
- */
-async function fingerprintBefore0005(sql: postgres.Sql): Promise<string> {
+/** The same over users and content only: the taste model planted in the events comes from streams of its own. */
+async function fingerprintCatalog(sql: postgres.Sql): Promise<string> {
   return md5(sql, `
     (SELECT string_agg(u::text, E'\\n' ORDER BY u.id) FROM users u) || '|' ||
-    (SELECT string_agg(ROW(c.id, c.title, c.genre, c.release_year, c.duration_minutes, c.popularity_score, c.created_at)::text,
-                       E'\\n' ORDER BY c.id) FROM content c) || '|' ||
-    (SELECT string_agg(h::text, E'\\n' ORDER BY h.id) FROM user_watch_history h)`);
+    (SELECT string_agg(ROW(c.id, c.title, c.genre, c.release_year, c.duration_minutes, c.popularity_score, c.created_at,
+                           c.hidden, c.subscription_tier, c.countries)::text, E'\\n' ORDER BY c.id) FROM content c)`);
+}
+
+/** The tastes of a title, primary first. */
+function tastesOf(tastes: TitleTastes, id: number): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < TASTES_PER_TITLE; j++) {
+    if (tastes.weight[id * TASTES_PER_TITLE + j]! > 0) out.push(tastes.taste[id * TASTES_PER_TITLE + j]!);
+  }
+  return out;
 }
 
 async function md5(sql: postgres.Sql, text: string): Promise<string> {
@@ -63,13 +71,14 @@ describe('seedIfEmpty', () => {
     await db.drop();
   });
 
-  it('seeds the default size (20 users, 50 titles, 200 events, 10 dismissals) once, then is a no-op', async () => {
+  // Dismissals: about one per 20 events, each user's count rounded by a draw of their own (8 here, 10 expected).
+  it('seeds the default size (20 users, 50 titles, 200 events, 8 dismissals) once, then is a no-op', async () => {
     const lines: string[] = [];
     expect(await seedIfEmpty(db.sql, (m) => lines.push(m))).toBe(true);
     expect(DEFAULT_SEED_SIZE).toEqual({ users: 20, content: 50, events: 200 });
     expect(await counts(db.sql)).toEqual({ users: 20, content: 50, events: 200 });
-    expect(await dismissals(db.sql)).toBe(10);
-    expect(lines.join('\n')).toMatch(/seeded 20 users, 50 titles, 200 watch events, 10 dismissals in \d+ ms/);
+    expect(await dismissals(db.sql)).toBe(8);
+    expect(lines.join('\n')).toMatch(/seeded 20 users, 50 titles, 200 watch events, 8 dismissals in \d+ ms/);
     const before = await fingerprint(db.sql);
 
     expect(await seedIfEmpty(db.sql)).toBe(false);
@@ -78,10 +87,10 @@ describe('seedIfEmpty', () => {
 
   it('always produces the same default data set (pinned: update on purpose when the generator changes)', async () => {
     await seedIfEmpty(db.sql);
-    // Whole rows: changed by migration 0006's content.genres column ({genre}); the columns before it did not.
-    expect(await fingerprint(db.sql)).toBe('7ca6ef1b0b2dfdfb6878170e569b749c');
-    // Every column older than migration 0005 holds exactly what it held before the new columns were seeded.
-    expect(await fingerprintBefore0005(db.sql)).toBe('9a6127e87f65e474642f8545da5085a8');
+    expect(await fingerprint(db.sql)).toBe('b83dc824c191b9f377173e781d96a665');
+    // Users and titles (without migration 0006's genres) hold exactly what they held before the taste model
+    // was planted in the events.
+    expect(await fingerprintCatalog(db.sql)).toBe('962a919e38da3d36f862a8de1d456bd2');
   });
 
   it('keeps the default data set usable: one hidden title, most titles free and unrestricted', async () => {
@@ -263,15 +272,118 @@ describe('a mid-size seed (2000 users, 500 titles, 20000 events)', () => {
   });
 
   it('gives users a visible favourite genre', async () => {
-    // Share of each active user's events in their most-watched genre; uniform watching would give ~0.2.
-    const [row] = await db.sql<{ share: number }[]>`
-      SELECT avg(top)::float8 AS share FROM (
-        SELECT max(n)::float8 / sum(n) AS top FROM (
-          SELECT h.user_id, c.genre, count(*) AS n
-          FROM user_watch_history h JOIN content c ON c.id = h.content_id
-          GROUP BY 1, 2) per_genre
-        GROUP BY user_id HAVING sum(n) >= 10) per_user`;
-    expect(row!.share).toBeGreaterThan(0.4);
+    // Share of each active user's events in their most-watched genre, against the same with every title's
+    // genre replaced by a hash of its id (no link to the user's tastes): what chance gives.
+    const topShare = async (genre: string): Promise<number> => {
+      const [row] = await db.sql.unsafe<{ share: number }[]>(`
+        SELECT avg(top)::float8 AS share FROM (
+          SELECT max(n)::float8 / sum(n) AS top FROM (
+            SELECT h.user_id, ${genre} AS genre, count(*) AS n
+            FROM user_watch_history h JOIN content c ON c.id = h.content_id
+            GROUP BY 1, 2) per_genre
+          GROUP BY user_id HAVING sum(n) >= 10) per_user`);
+      return row!.share;
+    };
+    const chance = await topShare('(hashint8(c.id) & 2147483647) % 10');
+    expect(await topShare('c.genre')).toBeGreaterThan(chance + 0.05);
+  });
+
+  /** Each active user's titles in the order watched. */
+  async function histories(): Promise<number[][]> {
+    const rows = await db.sql<{ user_id: number; content_id: number }[]>`
+      SELECT user_id::int, content_id::int FROM user_watch_history ORDER BY user_id, watched_at, id`;
+    const byUser = new Map<number, number[]>();
+    for (const r of rows) {
+      if (!byUser.has(r.user_id)) byUser.set(r.user_id, []);
+      byUser.get(r.user_id)!.push(r.content_id);
+    }
+    return [...byUser.values()];
+  }
+
+  it('plants audiences across genres: titles of different genres sharing a taste are co-watched far above chance', async () => {
+    const tastes = plantedTastes(500);
+    const genre = new Map((await db.sql<{ id: number; genre: string }[]>`SELECT id::int, genre FROM content`)
+      .map((r) => [r.id, r.genre]));
+    const users = await histories();
+    const watchers = new Float64Array(501);
+    const together = new Float64Array(501 * 501);
+    for (const titles of users) {
+      for (const a of titles) {
+        watchers[a]! += 1;
+        for (const b of titles) if (a < b) together[a * 501 + b]! += 1;
+      }
+    }
+    // Co-watches over what independent watching would give, for cross-genre pairs with the same primary
+    // taste and for those with no taste in common (heavy watchers lift every pair a little: compare the two).
+    const sums = { shared: [0, 0], unrelated: [0, 0] };
+    for (let a = 1; a <= 500; a++) {
+      for (let b = a + 1; b <= 500; b++) {
+        if (genre.get(a) === genre.get(b)) continue;
+        const group = tastesOf(tastes, a)[0] === tastesOf(tastes, b)[0] ? sums.shared
+          : tastesOf(tastes, a).some((t) => tastesOf(tastes, b).includes(t)) ? undefined : sums.unrelated;
+        if (!group) continue;
+        group[0]! += together[a * 501 + b]!;
+        group[1]! += (watchers[a]! * watchers[b]!) / users.length;
+      }
+    }
+    const lift = (g: number[]): number => g[0]! / g[1]!;
+    expect(lift(sums.shared)).toBeGreaterThan(3 * lift(sums.unrelated));
+  });
+
+  it("drifts: a user's last events are closer in taste to their recent ones than to their first ones", async () => {
+    const tastes = plantedTastes(500);
+    const profile = (titles: number[]): Float64Array => {
+      const v = new Float64Array(TASTES);
+      for (const id of titles) {
+        for (let j = 0; j < TASTES_PER_TITLE; j++) v[tastes.taste[id * TASTES_PER_TITLE + j]!]! += tastes.weight[id * TASTES_PER_TITLE + j]!;
+      }
+      return v;
+    };
+    const cosine = (a: Float64Array, b: Float64Array): number => {
+      let ab = 0, aa = 0, bb = 0;
+      for (let i = 0; i < a.length; i++) [ab, aa, bb] = [ab + a[i]! * b[i]!, aa + a[i]! ** 2, bb + b[i]! ** 2];
+      return ab / Math.sqrt(aa * bb);
+    };
+    // The evaluation's split: the last 10 % held out, against the fifth before it and the first fifth.
+    let recent = 0;
+    let first = 0;
+    let users = 0;
+    for (const titles of await histories()) {
+      if (titles.length < 10) continue;
+      const held = Math.max(1, Math.round(titles.length / 10));
+      const fifth = Math.round(titles.length / 5);
+      const last = profile(titles.slice(-held));
+      recent += cosine(last, profile(titles.slice(-held - fifth, -held)));
+      first += cosine(last, profile(titles.slice(0, fifth)));
+      users += 1;
+    }
+    expect(users).toBeGreaterThan(500);
+    expect(recent / users).toBeGreaterThan(first / users + 0.05);
+  });
+
+  it("numbers each user's events in time order", async () => {
+    const [row] = await db.sql<{ backwards: number }[]>`
+      SELECT count(*) FILTER (WHERE watched_at < previous)::int AS backwards FROM (
+        SELECT watched_at, lag(watched_at) OVER (PARTITION BY user_id ORDER BY id) AS previous
+        FROM user_watch_history) h`;
+    expect(row!.backwards).toBe(0);
+  });
+
+  it('has long-tailed watch counts that rank titles as popularity_score does', async () => {
+    const [row] = await db.sql<{ spearman: number; top_share: number }[]>`
+      WITH counts AS (
+        SELECT c.popularity_score, count(h.id) AS n
+        FROM content c LEFT JOIN user_watch_history h ON h.content_id = c.id GROUP BY c.id),
+      ranked AS (
+        SELECT n, rank() OVER (ORDER BY popularity_score) AS by_score, rank() OVER (ORDER BY n) AS by_count,
+               row_number() OVER (ORDER BY n DESC) AS place
+        FROM counts)
+      SELECT corr(by_score, by_count)::float8 AS spearman,
+             (sum(n) FILTER (WHERE place <= 50) / sum(n))::float8 AS top_share
+      FROM ranked`;
+    expect(row!.spearman).toBeGreaterThan(0.8);
+    // The most watched tenth of the titles takes a large share of the events (a tenth under uniform watching).
+    expect(row!.top_share).toBeGreaterThan(0.35);
   });
 
   it('restores the schema after the bulk load: indexes, validated foreign keys, triggers', async () => {
@@ -340,5 +452,30 @@ describe('a mid-size seed (2000 users, 500 titles, 20000 events)', () => {
     expect(row!.n).toBeLessThanOrEqual(1100);
     expect({ watched: row!.watched, early: row!.early, late: row!.late }).toEqual({ watched: 0, early: 0, late: 0 });
     expect(row!.users).toBeGreaterThan(300);
+  });
+});
+
+describe('plantedTastes', () => {
+  it("gives each title a sparse profile: weights summing to 1, the primary the largest, mostly but not always its genre's", () => {
+    const tastes = plantedTastes(5000);
+    let ownGenre = 0;
+    for (let id = 1; id <= 5000; id++) {
+      const weights = tastesOf(tastes, id).map((_, j) => tastes.weight[id * TASTES_PER_TITLE + j]!);
+      expect(weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      expect(Math.max(...weights)).toBe(weights[0]);
+      expect(new Set(tastesOf(tastes, id)).size).toBe(weights.length);
+      // Taste k's home genre is k mod the genre count; titles are stocked round robin by genre.
+      if (tastesOf(tastes, id)[0]! % GENRES.length === (id - 1) % GENRES.length) ownGenre += 1;
+    }
+    expect(ownGenre / 5000).toBeGreaterThan(0.6);
+    expect(ownGenre / 5000).toBeLessThan(0.9);
+  });
+
+  it("is drawn in id order from the seed alone: a larger catalog keeps a smaller one's profiles", () => {
+    const small = plantedTastes(40);
+    const large = plantedTastes(90);
+    expect(large.taste.subarray(0, small.taste.length)).toEqual(small.taste);
+    expect(large.weight.subarray(0, small.weight.length)).toEqual(small.weight);
+    expect(plantedTastes(90, 7).taste).not.toEqual(large.taste);
   });
 });
