@@ -27,6 +27,7 @@ export function staleReason(model: StoredModelInfo | undefined, now: DataMark, s
   return undefined;
 }
 
+/** `sql` needs two connections: one holds the lock for the run, the other reads and saves. */
 export async function runTraining(sql: Sql, share: number, log: (message: string) => void = () => {}): Promise<TrainingOutcome> {
   const conn = await sql.reserve();
   try {
@@ -40,16 +41,16 @@ export async function runTraining(sql: Sql, share: number, log: (message: string
       if (!reason) return { ran: false, reason: 'fresh' };
       try {
         const started = performance.now();
-        const data = await readTrainingData(conn);
+        const data = await readTrainingData(sql);
         const model = trainModel(data.events, { onProgress: log });
-        const id = await saveModel(conn, model, now);
+        const id = await saveModel(sql, model, now);
         return {
           ran: true, id, reason, serves: describe(model), trainMs: Math.round(performance.now() - started),
           events: data.events.items.length, peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };
       } catch (err) {
         const message = (err as Error).message ?? String(err);
-        await recordTrainingFailure(conn, message).catch(() => {});
+        await recordTrainingFailure(sql, message).catch(() => {});
         await conn`SELECT pg_notify(${MODEL_CHANNEL}, 'failed')`.catch(() => {});
         throw err;
       }

@@ -17,7 +17,7 @@ try {
 } catch {
   // Not permitted here (some containers): training runs at normal priority.
 }
-const sql = connect(input.databaseUrl, { max: 1, application: 'recommendation-service-training', keepOpen: true });
+const sql = connect(input.databaseUrl, { max: 2, application: 'recommendation-service-training', keepOpen: true });
 let reply: ThreadReply<TrainingOutcome>;
 try {
   reply = { ok: true, outcome: await runTraining(sql, input.share, (message) => parentPort!.postMessage({ progress: message })) };
