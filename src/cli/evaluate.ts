@@ -147,6 +147,10 @@ async function main(): Promise<number> {
     const data = await readTrainingData(sql);
     const users = await readAudiences(sql);
     log(`${data.events.userIds.length} users with events, ${data.titles.length} titles, ${data.events.items.length} watch events`);
+    if (data.events.items.length === 0) {
+      process.stderr.write('error: the database holds no watch events to evaluate (npm run seed or npm run import first)\n');
+      return 1;
+    }
     const report = evaluate(
       { events: data.events, titles: data.titles, users },
       {
