@@ -26,6 +26,10 @@ import { calibrate, Placement, type Costs } from '../scoring-worker/placement.js
 import { createScoringPool } from '../scoring-worker/pool.js';
 import { createScorer } from '../scoring-worker/scorer.js';
 import { BatchService } from '../service/batch.js';
+import { BatchJobs, CHUNK_QUEUE } from '../service/batch-jobs.js';
+import { BatchJobRepo, type ChunkRef } from '../data/batch-job-repo.js';
+import { JobQueue } from '../data/job-queue.js';
+import { CHUNK_POLLING_S, maintenanceIntervalS } from './job-engine.js';
 import { CatalogService } from '../service/catalog-service.js';
 import { UserWrites } from '../service/user-writes.js';
 import { createModelBreaker } from '../service/breaker.js';
@@ -173,6 +177,16 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     similarCacheMs: 60_000,
   });
   const users = new UserWrites(userRepo, service);
+  const jobQueue = await JobQueue.start({
+    databaseUrl,
+    role: 'worker',
+    maintenanceIntervalS: maintenanceIntervalS(config),
+    poolSize: config.JOB_WORKER_CHUNKS + 1,
+    onError: (err) => log.warn({ err: err.message }, 'job engine error'),
+  });
+  const jobRepo = new BatchJobRepo(sql, config.JOB_RETENTION_S);
+  const jobs = new BatchJobs(jobRepo, jobQueue, service, { chunkUsers: config.JOB_CHUNK_USERS, concurrency: config.JOB_CONCURRENCY }, log, metrics);
+  metrics.sources.batchJobs = () => jobRepo.countByStatus();
 
   const ctx: WireContext = {
     metrics,
@@ -186,6 +200,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   const app = createHttpApp(ctx, {
     recommendations: service,
     batch,
+    jobs,
     catalog,
     users,
     maxBodyBytes: config.MAX_BODY_BYTES,
@@ -234,6 +249,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     }
     if (inFlight > 0) log.warn({ inFlight }, 'shutdown timeout: closing with requests in flight');
     app.close();
+    // A chunk in progress gets what is left of the timeout; past it the engine hands it to another worker.
+    await jobQueue.stop(Math.max(0, deadline - Date.now())).catch(() => {});
     await Promise.allSettled([pool.close(), sql.end({ timeout: 2 }), redis?.quit(), replicas?.close()]);
     breaker.shutdown();
     placement.close();
@@ -294,6 +311,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });
   log.info({ port: config.PORT }, 'worker listening');
+  if (config.JOB_WORKER_CHUNKS > 0) await jobQueue.work<ChunkRef>(CHUNK_QUEUE, config.JOB_WORKER_CHUNKS, CHUNK_POLLING_S, (job) => jobs.processChunk(job));
   if (shouldWarm(config.WARM_CACHE_TOP_N, index, redis !== null)) {
     void startCacheWarming(config.WARM_CACHE_TOP_N, {
       topActiveUsers: (n) => repo.topActiveUsers(n),

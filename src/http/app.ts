@@ -1,11 +1,13 @@
 /** Builds the uWS app: every route group, 405 for a known path with another method, 404 JSON otherwise. */
 import { Errors } from '../domain/errors.js';
 import type { BatchService } from '../service/batch.js';
+import type { BatchJobs } from '../service/batch-jobs.js';
 import type { CatalogService } from '../service/catalog-service.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
 import type { UserWrites } from '../service/user-writes.js';
 import { contentRoutes } from './content-routes.js';
 import { contentWriteRoutes } from './content-write-routes.js';
+import { jobRoutes } from './job-routes.js';
 import { Exchange, type WireContext } from './exchange.js';
 import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
@@ -17,6 +19,7 @@ import { watchHistoryRoutes } from './watch-history-routes.js';
 export interface HttpDeps extends OpsDeps {
   recommendations: RecommendationService;
   batch: BatchService;
+  jobs: BatchJobs;
   catalog: CatalogService;
   users: UserWrites;
   guards: Guards;
@@ -38,6 +41,9 @@ const KNOWN_PATHS: Record<string, string> = {
   '/content/:id': 'GET, PUT, DELETE',
   '/content/:id/similar': 'GET',
   '/recommendations/batch': 'GET',
+  '/recommendations/jobs': 'POST',
+  '/recommendations/jobs/:job_id': 'GET, DELETE',
+  '/recommendations/jobs/:job_id/results': 'GET',
   '/health': 'GET',
   '/ready': 'GET',
   '/metrics': 'GET',
@@ -51,6 +57,7 @@ export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   contentRoutes(app, ctx, deps.guards, deps.catalog);
   contentWriteRoutes(app, ctx, deps.guards, deps.catalog, deps.maxBodyBytes);
   userRoutes(app, ctx, deps.guards, deps.users, deps.maxBodyBytes);
+  jobRoutes(app, ctx, deps.guards, deps.jobs);
   opsRoutes(app, ctx, deps);
   app.get('/openapi.json', (res, req) => new Exchange(res, 'unknown', 'GET', ctx, req).send(200, deps.openApi));
   for (const [path, allow] of Object.entries(KNOWN_PATHS)) {

@@ -120,7 +120,8 @@ const contentRules = rulesOf(ContentBodySchema);
 const itemRules = rulesOf(ContentItemSchema);
 const dismissalRules = rulesOf(DismissalBodySchema);
 
-function json(body: Buffer): unknown {
+/** The body as JSON, or the 400 every body route answers for text that is not JSON. */
+export function json(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {
