@@ -50,6 +50,8 @@ function inTx(tx: Tx): PgBoss.Db {
   return { executeSql: async (text, values) => ({ rows: await tx.unsafe(text, (values ?? []).map(param) as never[]) }) };
 }
 
+const DEADLOCK = '40P01';
+
 export class JobQueue {
   private constructor(private readonly boss: PgBoss) {}
 
@@ -81,11 +83,17 @@ export class JobQueue {
       retryBackoff: settings.retryDelayS > 0,
       ...(settings.deadLetter ? { deadLetter: settings.deadLetter } : {}),
     };
-    if (await this.boss.getQueue(name)) await this.boss.updateQueue(name, options);
-    else await this.boss.createQueue(name, options).catch(async (err: unknown) => {
-      // Another instance created it in between: fine, if it is there now.
-      if (!(await this.boss.getQueue(name))) throw err;
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (await this.boss.getQueue(name)) return await this.boss.updateQueue(name, options);
+        return await this.boss.createQueue(name, options);
+      } catch (err) {
+        // Instances starting together create the same queue (its partition: DDL) at once, and PostgreSQL
+        // may pick one as a deadlock victim: look again, the other one has created it.
+        if ((err as { code?: string }).code !== DEADLOCK || attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 50 * attempt * Math.random()));
+      }
+    }
   }
 
   /** One job; `throttleS`: at most one job of this queue per aligned slot of that many seconds (else null). */
