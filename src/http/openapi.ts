@@ -161,7 +161,16 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
           ...writeSecurity,
           requestBody: { required: true, content: json(JobBodySchema) },
           responses: {
-            202: { description: 'Queued', content: json(ref('JobAccepted')) },
+            202: {
+              description: 'Queued',
+              content: json(ref('JobAccepted')),
+              // The job's id feeds its reads (Schemathesis' stateful phase follows links). Not cancelJob: its
+              // "deleted resource still available" check takes DELETE for a removal; ours cancels, and the
+              // job stays readable (status "cancelled") until JOB_RETENTION_S.
+              links: Object.fromEntries(
+                ['getJob', 'getJobResults'].map((operationId) => [operationId, { operationId, parameters: { job_id: '$response.body#/job_id' } }]),
+              ),
+            },
             400: error('Invalid body'),
             ...unauthorized,
             ...BAD_BODY_TOO_LARGE,
