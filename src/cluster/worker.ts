@@ -177,13 +177,16 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     similarCacheMs: 60_000,
   });
   const users = new UserWrites(userRepo, service);
-  const jobQueue = await JobQueue.start({
-    databaseUrl,
-    role: 'worker',
-    maintenanceIntervalS: maintenanceIntervalS(config),
-    poolSize: config.JOB_WORKER_CHUNKS + 1,
-    onError: (err) => log.warn({ err: err.message }, 'job engine error'),
-  });
+  const { queue: jobQueue, ready: jobEngineReady } = JobQueue.connecting(
+    {
+      databaseUrl,
+      role: 'worker',
+      maintenanceIntervalS: maintenanceIntervalS(config),
+      poolSize: config.JOB_WORKER_CHUNKS + 1,
+      onError: (err) => log.warn({ err: err.message }, 'job engine error'),
+    },
+    2000,
+  );
   const jobRepo = new BatchJobRepo(sql, config.JOB_RETENTION_S);
   const jobs = new BatchJobs(jobRepo, jobQueue, service, { chunkUsers: config.JOB_CHUNK_USERS, concurrency: config.JOB_CONCURRENCY }, log, metrics);
   metrics.sources.batchJobs = () => jobRepo.countByStatus();
@@ -311,7 +314,11 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });
   log.info({ port: config.PORT }, 'worker listening');
-  if (config.JOB_WORKER_CHUNKS > 0) await jobQueue.work<ChunkRef>(CHUNK_QUEUE, config.JOB_WORKER_CHUNKS, CHUNK_POLLING_S, (job) => jobs.processChunk(job));
+  if (config.JOB_WORKER_CHUNKS > 0) {
+    void jobEngineReady
+      .then(() => (stopping ? undefined : jobQueue.work<ChunkRef>(CHUNK_QUEUE, config.JOB_WORKER_CHUNKS, CHUNK_POLLING_S, (job) => jobs.processChunk(job))))
+      .catch((err: Error) => log.error({ err: err.message }, 'batch-job chunks not taken by this worker'));
+  }
   if (shouldWarm(config.WARM_CACHE_TOP_N, index, redis !== null)) {
     void startCacheWarming(config.WARM_CACHE_TOP_N, {
       topActiveUsers: (n) => repo.topActiveUsers(n),

@@ -53,9 +53,14 @@ function inTx(tx: Tx): PgBoss.Db {
 const DEADLOCK = '40P01';
 
 export class JobQueue {
-  private constructor(private readonly boss: PgBoss) {}
+  private boss: PgBoss;
+  private stopping = false;
 
-  static async start(opts: JobQueueOptions): Promise<JobQueue> {
+  private constructor(private readonly opts: JobQueueOptions) {
+    this.boss = JobQueue.engine(opts);
+  }
+
+  private static engine(opts: JobQueueOptions): PgBoss {
     const primary = opts.role === 'primary';
     const boss = new PgBoss({
       connectionString: opts.databaseUrl,
@@ -68,8 +73,39 @@ export class JobQueue {
       maintenanceIntervalSeconds: opts.maintenanceIntervalS,
     });
     boss.on('error', opts.onError);
-    await boss.start();
-    return new JobQueue(boss);
+    return boss;
+  }
+
+  /** Connected, or the error (the primary: it cannot serve without its database anyway). */
+  static async start(opts: JobQueueOptions): Promise<JobQueue> {
+    const queue = new JobQueue(opts);
+    await queue.boss.start();
+    return queue;
+  }
+
+  /**
+   * An HTTP worker's client: usable at once for the statements it runs inside our transactions, while its
+   * own connection (fetching) is made in the background and tried again every `retryMs` — a worker starts
+   * and serves requests while PostgreSQL is down. `ready` resolves once connected (never, if stopped first).
+   */
+  static connecting(opts: JobQueueOptions, retryMs: number): { queue: JobQueue; ready: Promise<void> } {
+    const queue = new JobQueue(opts);
+    const ready = (async () => {
+      for (;;) {
+        try {
+          await queue.boss.start();
+          return;
+        } catch (err) {
+          opts.onError(err as Error);
+          // A failed start leaves the client half started: the next attempt gets a new one.
+          await queue.boss.stop({ graceful: false }).catch(() => {});
+          if (queue.stopping) return new Promise<void>(() => {});
+          await new Promise((r) => setTimeout(r, retryMs));
+          queue.boss = JobQueue.engine(opts);
+        }
+      }
+    })();
+    return { queue, ready };
   }
 
   /** Creates the queue, or updates its settings when it exists (several instances start at once). */
@@ -133,6 +169,7 @@ export class JobQueue {
 
   /** Stops fetching; running handlers get `timeoutMs` to finish, the rest are failed (so retried elsewhere). */
   stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
     return this.boss.stop({ graceful: true, wait: true, timeout: Math.max(1000, timeoutMs) });
   }
 }
