@@ -127,7 +127,7 @@ export const VARIABLES: Record<string, VarSpec> = {
   BREAKER_WINDOW_MS: { kind: 'int', default: '10000', doc: 'rolling window of the breaker statistics' },
   BATCH_CONCURRENCY: { kind: 'int', default: '10', doc: 'users computed at once by one batch request' },
   WARM_CACHE_TOP_N: { kind: 'int', default: '0', doc: 'after start-up, compute the lists of this many most active users (by watch events) in the background (0 = off)' },
-  SIMILAR_REFRESH_S: { kind: 'int', default: '3600', doc: 'seconds between recomputations of the co-watch similar-titles lists (background thread in the primary; first one right after start-up unless another instance computed them within 0.9 × this); 0 = this instance never computes them' },
+  SIMILAR_REFRESH_S: { kind: 'int', default: '3600', doc: 'seconds between recomputations of the co-watch similar-titles lists: a scheduled job of the job engine, once per interval across instances (on a background thread of whichever primary takes it), skipped when the stored lists are younger than 0.9 × this; 0 = this instance never computes them' },
   JOB_RETENTION_S: { kind: 'int', default: '86400', doc: 'seconds a finished batch job (POST /recommendations/jobs) and its results are kept; after it they are 404 and deleted' },
   JOB_CHUNK_USERS: { kind: 'int', default: '1000', doc: 'users per chunk of a batch job (the unit the job engine hands out, retries, and commits at once)' },
   JOB_CONCURRENCY: { kind: 'int', default: '4', doc: 'users one batch-job chunk ranks at once (its share of a worker\'s scoring)' },

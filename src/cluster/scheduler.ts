@@ -32,8 +32,8 @@ export interface ScheduledJob {
 
 /** How often each instance offers the current slot's run: a few times per period, at least once a minute. */
 const offerEveryMs = (periodS: number) => Math.min(60, Math.max(1, periodS / 4)) * 1000;
-/** How often an idle instance asks the engine for a due run. */
-const POLLING_S = 1;
+/** How often an idle instance asks the engine for a due run (a run starts at most this late). */
+const POLLING_S = 2;
 
 export class Scheduler {
   private readonly timers: NodeJS.Timeout[] = [];

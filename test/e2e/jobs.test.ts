@@ -230,3 +230,23 @@ it('forgets a finished job and its results JOB_RETENTION_S after it finished', a
     await scratch.drop();
   }
 }, 120_000);
+
+it('follows the API_KEY rules: submitting and cancelling need the key, reading does not', async () => {
+  const key = 'job-test-key-0123456789';
+  const server = await startServer({ DATABASE_URL: db.url, API_KEY: key, JOB_WORKER_CHUNKS: '0' });
+  try {
+    const before = await jobCount();
+    const denied = await submit(server, { users: [1] });
+    expect([denied.status, denied.json.error]).toEqual([401, 'unauthorized']);
+    expect(await jobCount()).toBe(before);
+    const auth = { authorization: `Bearer ${key}` };
+    const accepted = await server.request('POST', '/recommendations/jobs', { body: JSON.stringify({ users: [1] }), headers: auth });
+    expect(accepted.status).toBe(202);
+    const id = accepted.json.job_id;
+    expect((await server.get(`/recommendations/jobs/${id}`)).status).toBe(200);
+    expect((await server.request('DELETE', `/recommendations/jobs/${id}`)).status).toBe(401);
+    expect((await server.request('DELETE', `/recommendations/jobs/${id}`, { headers: auth })).status).toBe(202);
+  } finally {
+    await server.stop();
+  }
+}, 120_000);
