@@ -250,3 +250,20 @@ it('follows the API_KEY rules: submitting and cancelling need the key, reading d
     await server.stop();
   }
 }, 120_000);
+
+it('warms the caches with what it computed unless the job says "warm": false', async () => {
+  const scratch = await createTestDatabase();
+  // One worker: the one that computes the job is the one that answers the request.
+  const server = await startServer({ DATABASE_URL: scratch.url, WORKERS: '1' });
+  try {
+    const cold = (await submit(server, { users: [1], warm: false })).json.job_id;
+    const warm = (await submit(server, { users: [2] })).json.job_id;
+    expect((await finished(server, cold)).json.status).toBe('completed');
+    expect((await finished(server, warm)).json.status).toBe('completed');
+    expect((await server.get('/users/1/recommendations')).json.metadata.cache_hit).toBe(false);
+    expect((await server.get('/users/2/recommendations')).json.metadata.cache_hit).toBe(true);
+  } finally {
+    await server.stop();
+    await scratch.drop();
+  }
+}, 120_000);
