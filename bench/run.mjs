@@ -11,7 +11,7 @@
  *
  * Environment:
  *   BENCH_SCENARIOS   comma list (default all but big-catalog-full):
- *                     hot,redis,cold,model,coalesce,batch,write-mix,big-catalog; big-catalog-full adds
+ *                     hot,redis,cold,model,coalesce,batch,jobs,write-mix,big-catalog; big-catalog-full adds
  *                     CANDIDATE_POOL=0 (every title scored per miss) at WORKERS=1 and WORKERS=cores; each
  *                     runs the pool (adaptive), inline, the floor (nothing to score) and the neighbour row
  *                     (the floor beside a process burning the pool threads' CPU)
@@ -50,7 +50,7 @@ import { get, perWorker, scrape, startCeiling, startRedis, startService, sum } f
 import { formatSummary, summarize } from './profile-summary.mjs';
 
 const run = promisify(execFile);
-const ALL = ['hot', 'redis', 'cold', 'model', 'coalesce', 'batch', 'write-mix', 'big-catalog'];
+const ALL = ['hot', 'redis', 'cold', 'model', 'coalesce', 'batch', 'jobs', 'write-mix', 'big-catalog'];
 const KNOWN = [...ALL, 'big-catalog-full'];
 const selected = new Set((process.env.BENCH_SCENARIOS || ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
 for (const s of selected) if (!KNOWN.includes(s)) throw new Error(`unknown scenario "${s}"; known: ${KNOWN.join(', ')}`);
@@ -272,6 +272,7 @@ async function main() {
     }
 
     if (selected.has('batch')) await batch();
+    if (selected.has('jobs')) await jobs();
     if (selected.has('write-mix')) await writeMix(redis);
     // 10k candidates per miss, then the whole catalog. WORKERS=1 with one scoring thread: the HTTP worker and
     // its pool thread share the two cores with the generator and PostgreSQL, so the pool's hand-off is not
@@ -407,6 +408,63 @@ async function batch() {
     const rl = await measured(svc, () => load({ url: svc.url, connections, duration: DURATION / 2, requests: last }));
     row(`batch warm, last pages (${lastPage - 2}-${lastPage} × limit 100)`, connections, rl, {
       note: `last/first throughput ${(rl.rps / rf.rps).toFixed(2)}`,
+    });
+  });
+}
+
+/**
+ * An asynchronous batch job for every user (POST /recommendations/jobs, model latency 0, caches not warmed):
+ * the hot mix's p99 alone, then while the job runs (the issue's bound: within 1.5×), then how long the job
+ * took, its service CPU per user against the batch endpoint's (cold pages of 100, caches off), and the RSS.
+ */
+async function jobs() {
+  const env = { MODEL_LATENCY_MS: '0', MODEL_FAILURE_RATE: '0' };
+  const mix = userMix(HOT_USERS, HOT_LIMITS);
+  const status = async (url, id) => JSON.parse((await get(`${url}/recommendations/jobs/${id}`)).text);
+  await service('jobs', env, async (svc) => {
+    await load({ url: svc.url, connections: CONNECTIONS, duration: WARMUP, requests: mix });
+    await settled(svc.url);
+    const alone = await measured(svc, () => load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix }));
+    row('hot, no job running', CONNECTIONS, alone);
+
+    const started = performance.now();
+    const cpu0 = treeCpu(svc.pid);
+    const submitted = await get(`${svc.url}/recommendations/jobs`, { method: 'POST', body: JSON.stringify({ users: 'all', warm: false }) });
+    if (submitted.status !== 202) throw new Error(`job not accepted: ${submitted.status} ${submitted.text}`);
+    const { job_id: id, total_users: total } = JSON.parse(submitted.text);
+    const submitMs = performance.now() - started;
+    while ((await status(svc.url, id)).status === 'queued') await new Promise((r) => setTimeout(r, 200));
+    const during = await measured(svc, () => load({ url: svc.url, connections: CONNECTIONS, duration: DURATION, requests: mix }));
+    const midway = await status(svc.url, id);
+    row('hot, during a job for every user', CONNECTIONS, during, {
+      note: `p99 ${(during.p99 / alone.p99).toFixed(2)}× the p99 without the job (bound 1.5×); ${fmt(midway.processed_users)} of ${fmt(total)} users done when the load ended`,
+    });
+
+    let job = midway;
+    let peakRss = 0;
+    while (job.status === 'queued' || job.status === 'running') {
+      await new Promise((r) => setTimeout(r, 1000));
+      const r = clusterRss(svc.pid);
+      if (r) peakRss = Math.max(peakRss, r.primary + r.workers.reduce((a, w) => a + (w.bytes ?? 0), 0));
+      job = await status(svc.url, id);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const jobCpu = cpuDelta(cpu0, treeCpu(svc.pid));
+    const perUserMs = jobCpu ? (1000 * jobCpu.seconds) / total : undefined;
+    notes.push(
+      `Batch job for every user (${fmt(total)}): ${job.status} in ${seconds.toFixed(0)} s (${fmt(total / seconds)} users/s, submit ${submitMs.toFixed(0)} ms; ` +
+        `the hot load ran during ${DURATION} s of it); service CPU ${jobCpu ? `${perUserMs.toFixed(3)} ms` : '?'} per user; ` +
+        `peak RSS of the service ${(peakRss / 2 ** 20).toFixed(0)} MB.`,
+    );
+  });
+  // The batch endpoint's cost per user on the same cold path: pages of 100 distinct users, caches off.
+  await service('jobs-batch-reference', { ...env, L1_MAX_ENTRIES: '0' }, async (svc) => {
+    const pages = Math.min(10_000, Math.floor(DATASET.users / 100));
+    const requests = Array.from({ length: Math.min(pages, 2000) }, (_, i) => ({ method: 'GET', path: `/recommendations/batch?page=${pages - i}&limit=100` }));
+    const r = await measured(svc, () => load({ url: svc.url, connections: 8, amount: requests.length, requests }));
+    const perUserMs = r.cpu?.svc ? (1000 * r.cpu.svc.seconds) / (r.total * 100) : undefined;
+    row('batch endpoint, cold pages of 100 (per-user reference for jobs)', 8, r, {
+      note: `service CPU ${perUserMs === undefined ? '?' : `${perUserMs.toFixed(3)} ms`} per user`,
     });
   });
 }

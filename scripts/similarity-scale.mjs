@@ -7,7 +7,7 @@
  *
  *   npm run build && DATABASE_URL=postgres://… node scripts/similarity-scale.mjs
  *
- * It replaces content_similarity in that database (ignoring freshness, honouring the job's lock).
+ * It replaces content_similarity in that database (ignoring freshness).
  */
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -1,18 +1,22 @@
 /**
- * The primary's schedule for training (docs/quality.md "Training"): a check at start-up, then every
- * CHECK_MS, and at once when the data set is replaced; a check that finds the newest stored model stale
- * (model-training.ts staleReason) starts a run on a thread of its own at the lowest CPU priority, which
- * exits when done. Runs never overlap here, and across instances the run's advisory lock lets one train.
+ * Training as a scheduled job of the engine (scheduler.ts): every CHECK_S, once across instances and never
+ * overlapping, the run compares the data with the newest stored model (model-training.ts staleReason); a
+ * stale model is retrained on a thread of its own at the lowest CPU priority, which exits when done. A
+ * reseed or import asks for a run at once (runNow); so does start-up, when the model predates the data.
  */
 import type { Sql } from '../data/db.js';
 import { currentData, newestModelInfo } from '../data/model-repo.js';
 import type { Logger } from '../observability/logger.js';
 import { startThread, type BackgroundThread } from './background-thread.js';
+import type { Scheduler } from './scheduler.js';
 import { staleReason, type TrainingOutcome } from './model-training.js';
 import type { TrainingThreadInput } from './training-thread.js';
 
 /** How often the data is compared with the newest model (a few cheap aggregate reads). */
-const CHECK_MS = 60_000;
+const CHECK_S = 60;
+const TRAINING_JOB = 'model-training';
+/** A run older than this counts as dead and frees the queue (the engine has no heartbeat). */
+const TIMEOUT_S = 3 * 3600;
 
 export interface ModelTrainerOptions {
   sql: Sql;
@@ -25,36 +29,27 @@ export interface ModelTrainerOptions {
 }
 
 export class ModelTrainer {
-  private timer: NodeJS.Timeout | undefined;
   private running: BackgroundThread<TrainingOutcome> | undefined;
-  private again = false;
   private stopped = false;
 
   constructor(private readonly opts: ModelTrainerOptions) {}
 
-  start(): void {
+  async start(scheduler: Scheduler): Promise<void> {
     if (!this.opts.enabled) return;
-    void this.check();
+    await scheduler.register({ name: TRAINING_JOB, periodS: CHECK_S, timeoutS: TIMEOUT_S, run: () => this.check() });
+    // Not a minute after start-up: a stale or missing model is retrained at once.
+    await scheduler.runNow(TRAINING_JOB);
   }
 
-  /** The data set was replaced (reseed, import): check now, or again right after the run under way. */
-  datasetReplaced(): void {
-    if (!this.opts.enabled) return;
-    if (this.running) this.again = true;
-    else void this.check();
+  /** The data set was replaced (reseed, import): a run now (queued behind one under way). */
+  datasetReplaced(scheduler: Scheduler): void {
+    if (!this.opts.enabled || this.stopped) return;
+    scheduler.runNow(TRAINING_JOB).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'training after the new data set not queued; next check as scheduled'));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
     await this.running?.terminate().catch(() => {});
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.check(), CHECK_MS);
-    this.timer.unref();
   }
 
   private async check(): Promise<void> {
@@ -63,14 +58,7 @@ export class ModelTrainer {
       const reason = staleReason(await newestModelInfo(this.opts.sql), await currentData(this.opts.sql), this.opts.share);
       if (reason) await this.train(reason);
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message }, 'model training check failed; retried in a minute');
-    } finally {
-      if (this.again && !this.stopped) {
-        this.again = false;
-        void this.check();
-      } else {
-        this.schedule();
-      }
+      this.opts.log.warn({ err: (err as Error).message }, 'model training check failed; retried at the next check');
     }
   }
 

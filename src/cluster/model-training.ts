@@ -1,5 +1,6 @@
 /**
- * One training run (docs/quality.md "Training"): once across instances (a session advisory lock; a run that
+ * One training run (docs/quality.md "Training"): the engine schedules one at a time across instances, and a
+ * session advisory lock keeps a second one out even when the engine gave a slow run up (it has no heartbeat); a run that
  * finds it taken skips), only when the data changed enough since the newest stored model (staleReason),
  * then every event read, the models trained (recommenders/training.ts) and the result saved and announced
  * in one transaction. A failure is recorded and announced; the stored model keeps serving.

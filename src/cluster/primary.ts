@@ -17,7 +17,9 @@ import { seedIfEmpty } from '../data/seed.js';
 import { createLogger } from '../observability/logger.js';
 import { InvalidationRelay } from './invalidation-relay.js';
 import type { PrimaryToWorker } from './ipc.js';
+import { startJobEngine, startJobUpkeep } from './job-engine.js';
 import { ModelTrainer } from './model-trainer.js';
+import { Scheduler } from './scheduler.js';
 import { SimilarityRefresher } from './similarity-refresher.js';
 import { Supervisor } from './supervisor.js';
 
@@ -49,6 +51,8 @@ export async function runPrimary(config: Config): Promise<void> {
     process.exit(1);
   }
 
+  // The engine's schema and queues exist before any worker fetches from them.
+  const jobQueue = await startJobEngine(config, databaseUrl, log);
   const redis = await connectRedisFrom(config, { commandTimeoutMs: 1000, log, name: 'rec-primary' });
   const aggregator = new AggregatorRegistry();
   // Instance-wide rate-limit counts when there is no Redis to share them (workers use RateLimiterCluster).
@@ -86,8 +90,8 @@ export async function runPrimary(config: Config): Promise<void> {
   process.send?.('ready'); // pm2 wait_ready
   rollingRestart = () => void supervisor.rollingRestart();
   // After readiness, on its own thread: the lists are background data, never a reason to wait.
+  const scheduler = new Scheduler(jobQueue, log);
   const similarity = new SimilarityRefresher({ databaseUrl, intervalS: config.SIMILAR_REFRESH_S, log });
-  similarity.start();
   const trainer = new ModelTrainer({
     sql,
     databaseUrl,
@@ -95,18 +99,22 @@ export async function runPrimary(config: Config): Promise<void> {
     log,
     enabled: config.MODEL !== 'heuristic' && config.MODEL !== 'popularity',
   });
-  trainer.start();
   relay.onDatasetReplaced = () => {
-    similarity.datasetReplaced();
-    trainer.datasetReplaced();
+    similarity.datasetReplaced(scheduler);
+    trainer.datasetReplaced(scheduler);
   };
+  await Promise.all([similarity.start(scheduler), trainer.start(scheduler), startJobUpkeep(jobQueue, scheduler, sql, config, log)]).catch((err: Error) =>
+    log.error({ err: err.message }, 'scheduled background work not started'),
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: draining workers');
+    scheduler.stop();
     await Promise.all([similarity.stop(), trainer.stop(), supervisor.stop(config.SHUTDOWN_TIMEOUT_MS + 2000)]);
+    await jobQueue.stop(2000).catch((err: Error) => log.warn({ err: err.message }, 'job engine stop failed'));
     await relay.stop();
     await Promise.allSettled([sql.end({ timeout: 2 }), redis?.quit()]);
     await stopEmbedded?.();

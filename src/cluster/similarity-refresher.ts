@@ -1,16 +1,19 @@
 /**
- * SIMILAR_REFRESH_S: the node:cluster primary recomputes the co-watch similarity lists in the background —
- * once right after start-up, then every interval — each time on a fresh worker thread
- * (startSimilarityThread) that exits when done, so nothing stays in memory between rounds.
+ * SIMILAR_REFRESH_S: the co-watch similarity lists are recomputed in the background, as a scheduled job
+ * of the job engine (scheduler.ts): one run per interval across every instance sharing the database, never
+ * two at once, on whichever primary takes it. Each run is a fresh worker thread (startSimilarityThread)
+ * that exits when done, so nothing stays in memory between rounds.
  *
- * Rounds never overlap: the next is timed from the start of the previous one and never starts before it
- * ended. Across instances sharing the database a round skips when another instance is computing (the
- * job's advisory lock) or when the stored lists are younger than 0.9 × the interval (whoever computed them):
- * N instances with their own timers compute about once per interval between them, and a restart does not
- * recompute fresh lists.
+ * Freshness as before: a scheduled run skips when the stored lists are younger than 0.9 × the interval
+ * (whoever computed them), so a restart does not recompute fresh lists. A reseed (the dataset NOTIFY, heard
+ * by every instance) asks for a forced run: it skips only lists computed from history read after the
+ * request, so the instances' N requests compute once, and a round that read the old history does not count.
  */
 import { startSimilarityThread, type SimilarityOutcome, type SimilarityThread } from '../data/similarity-job.js';
 import type { Logger } from '../observability/logger.js';
+import type { RunTrigger, Scheduler } from './scheduler.js';
+
+export const SIMILARITY_JOB = 'similarity-refresh';
 
 export interface SimilarityRefresherOptions {
   databaseUrl: string;
@@ -21,38 +24,46 @@ export interface SimilarityRefresherOptions {
 
 /** Stored lists younger than this share of the interval are fresh: a round skips them. */
 const FRESH_SHARE = 0.9;
+/** A round still running after this long is taken as dead (its instance crashed): the next may start. */
+const MIN_TIMEOUT_S = 3600;
+const MAX_TIMEOUT_S = 23 * 3600;
 
 export class SimilarityRefresher {
-  private timer: NodeJS.Timeout | undefined;
   private running: { thread: SimilarityThread; done: Promise<SimilarityOutcome | undefined> } | undefined;
   private stopped = false;
-  /** The data set was replaced while a round ran (it read the old history): compute again after it. */
-  private again = false;
 
   constructor(private readonly opts: SimilarityRefresherOptions) {}
 
-  /** Schedules the first round at once (in the background: readiness never waits for it). */
-  start(): void {
+  /** Registers the scheduled job (its first round at once, in the background: readiness never waits for it). */
+  async start(scheduler: Scheduler): Promise<void> {
     if (this.opts.intervalS <= 0) {
       this.opts.log.info('SIMILAR_REFRESH_S=0: this instance does not compute similar titles');
       return;
     }
-    this.schedule(0);
+    await scheduler.register({
+      name: SIMILARITY_JOB,
+      periodS: this.opts.intervalS,
+      timeoutS: Math.min(MAX_TIMEOUT_S, Math.max(MIN_TIMEOUT_S, this.opts.intervalS)),
+      run: async (trigger) => {
+        await this.refresh(trigger);
+      },
+    });
   }
 
   /**
-   * One round now, or the running one's outcome if a round is under way. Undefined when the round failed or
-   * was abandoned by stop() (both logged).
+   * One round now on a worker thread. Undefined when the round failed or was abandoned by stop() (both
+   * logged). Not re-entrant: a second call while one runs returns the running one's outcome.
    */
-  refresh(force = false): Promise<SimilarityOutcome | undefined> {
+  refresh(trigger: RunTrigger = { forced: false, requestedAt: new Date() }): Promise<SimilarityOutcome | undefined> {
     if (this.running) return this.running.done;
     if (this.stopped) return Promise.resolve(undefined);
-    const started = performance.now();
-    // Forced (a reseed): lists written from the old history look fresh, so freshness must not skip it.
-    const thread = startSimilarityThread(this.opts.databaseUrl, { freshForS: force ? 0 : this.opts.intervalS * FRESH_SHARE });
+    const thread = startSimilarityThread(
+      this.opts.databaseUrl,
+      trigger.forced ? { freshSince: trigger.requestedAt } : { freshForS: this.opts.intervalS * FRESH_SHARE },
+    );
     const done = thread.result.then(
       (outcome) => {
-        this.logOutcome(outcome);
+        this.logOutcome(outcome, trigger.forced);
         return outcome;
       },
       (err: unknown) => {
@@ -63,48 +74,30 @@ export class SimilarityRefresher {
       },
     );
     this.running = { thread, done };
-    void done.finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.refresh(true);
-      } else {
-        this.schedule(this.opts.intervalS * 1000 - (performance.now() - started));
-      }
-    });
+    void done.finally(() => (this.running = undefined));
     return done;
   }
 
-  /**
-   * A reseed replaced the history (the dataset NOTIFY): the seed emptied the lists, so compute them now —
-   * or, if a round is running, once more after it, since it read the old history and may write it back.
-   */
-  datasetReplaced(): void {
+  /** A reseed replaced the history (the dataset NOTIFY): one forced round, after any running one. */
+  datasetReplaced(scheduler: Scheduler): void {
     if (this.stopped || this.opts.intervalS <= 0) return;
-    if (this.running) this.again = true;
-    else void this.refresh(true);
+    scheduler.runNow(SIMILARITY_JOB).catch((err: Error) =>
+      this.opts.log.warn({ err: err.message }, 'similar titles: recomputation after the reseed not queued; next round as scheduled'),
+    );
   }
 
-  /** No further rounds; a running one is terminated (its transaction rolls back) and awaited. */
+  /** No further rounds here; a running one is terminated (its transaction rolls back) and awaited. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
     const running = this.running;
     if (!running) return;
     await running.thread.terminate();
     await running.done;
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped || this.opts.intervalS <= 0) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh(), Math.max(0, delayMs));
-    this.timer.unref();
-  }
-
-  private logOutcome(outcome: SimilarityOutcome): void {
+  private logOutcome(outcome: SimilarityOutcome, forced: boolean): void {
     if (!outcome.ran) {
-      const why = outcome.reason === 'locked' ? 'another instance is computing them' : 'the stored lists are fresh';
+      const why = forced ? 'they were computed after the reseed' : 'the stored lists are fresh';
       this.opts.log.info({ reason: outcome.reason }, `similar titles: round skipped, ${why}`);
       return;
     }
@@ -121,6 +114,7 @@ export class SimilarityRefresher {
         writeMs: s.writeMs,
         cpuMs: s.cpuMs,
         peakRssMb: Math.round(s.peakRssBytes / 2 ** 20),
+        forced,
       },
       'similar titles computed',
     );

@@ -29,6 +29,10 @@ import { createScorer } from '../scoring-worker/scorer.js';
 import { BatchService } from '../service/batch.js';
 import { ServedModel } from '../service/served-model.js';
 import { loadModel } from '../data/model-repo.js';
+import { BatchJobs, CHUNK_QUEUE } from '../service/batch-jobs.js';
+import { BatchJobRepo, type ChunkRef } from '../data/batch-job-repo.js';
+import { JobQueue } from '../data/job-queue.js';
+import { CHUNK_POLLING_S, maintenanceIntervalS } from './job-engine.js';
 import { CatalogService } from '../service/catalog-service.js';
 import { UserWrites } from '../service/user-writes.js';
 import { WatchEvents } from '../service/watch-events.js';
@@ -196,6 +200,19 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   });
   const users = new UserWrites(userRepo, service);
   const events = new WatchEvents(eventsRepo, service);
+  const { queue: jobQueue, ready: jobEngineReady } = JobQueue.connecting(
+    {
+      databaseUrl,
+      role: 'worker',
+      maintenanceIntervalS: maintenanceIntervalS(config),
+      poolSize: config.JOB_WORKER_CHUNKS + 1,
+      onError: (err) => log.warn({ err: err.message }, 'job engine error'),
+    },
+    2000,
+  );
+  const jobRepo = new BatchJobRepo(sql, config.JOB_RETENTION_S);
+  const jobs = new BatchJobs(jobRepo, jobQueue, service, { chunkUsers: config.JOB_CHUNK_USERS, concurrency: config.JOB_CONCURRENCY }, log, metrics);
+  metrics.sources.batchJobs = () => jobRepo.countByStatus();
 
   const ctx: WireContext = {
     metrics,
@@ -209,6 +226,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   const app = createHttpApp(ctx, {
     recommendations: service,
     batch,
+    jobs,
     catalog,
     users,
     events,
@@ -282,6 +300,8 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
     }
     if (inFlight > 0) log.warn({ inFlight }, 'shutdown timeout: closing with requests in flight');
     app.close();
+    // A chunk in progress gets what is left of the timeout; past it the engine hands it to another worker.
+    await jobQueue.stop(Math.max(0, deadline - Date.now())).catch(() => {});
     await Promise.allSettled([pool.close(), sql.end({ timeout: 2 }), redis?.quit(), replicas?.close()]);
     breaker.shutdown();
     placement.close();
@@ -356,6 +376,11 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });
   log.info({ port: config.PORT }, 'worker listening');
+  if (config.JOB_WORKER_CHUNKS > 0) {
+    void jobEngineReady
+      .then(() => (stopping ? undefined : jobQueue.work<ChunkRef>(CHUNK_QUEUE, config.JOB_WORKER_CHUNKS, CHUNK_POLLING_S, (job) => jobs.processChunk(job))))
+      .catch((err: Error) => log.error({ err: err.message }, 'batch-job chunks not taken by this worker'));
+  }
   if (shouldWarm(config.WARM_CACHE_TOP_N, index, redis !== null)) {
     void startCacheWarming(config.WARM_CACHE_TOP_N, {
       topActiveUsers: (n) => repo.topActiveUsers(n),

@@ -3,9 +3,9 @@
  * title's similar titles (similarity.ts) and replaces content_similarity in one transaction, so readers see
  * the old lists until the new ones are all there (DELETE + COPY: MVCC, no lock a reader waits on).
  *
- * One computation at a time per database: the job holds a session advisory lock on one reserved
- * connection; a job that finds it taken skips. It also skips when the stored lists are fresh (computed by
- * any instance less than `freshForS` ago), so instances with their own timers share the work.
+ * It skips when the stored lists are fresh (computed by any instance less than `freshForS` ago, or from
+ * history read after `freshSince`). One computation at a time across instances is the scheduler's
+ * (cluster/scheduler.ts: the job engine runs one refresh at a time).
  *
  * startSimilarityThread runs it on a worker thread at the lowest CPU priority (similarity-thread.ts):
  * parsing ~19M recent events (1M users) and the co-counts are ~25 s of CPU that must not sit on an event
@@ -18,9 +18,6 @@ import { Worker } from 'node:worker_threads';
 import { HISTORY_WINDOW } from '../domain/constants.js';
 import type { Sql } from './db.js';
 import { coWatchSimilarity, type SimilarLists, type SimilarityOptions, type WatchLists } from '../recommenders/co-watch.js';
-
-/** Arbitrary fixed key (migrate.ts and seed.ts use …001 and …002). */
-export const SIMILARITY_LOCK_KEY = '7283462919304417003';
 
 /**
  * Each user's HISTORY_WINDOW most recent content ids (the request path's order: watched_at, then id),
@@ -36,6 +33,8 @@ ORDER BY user_id`;
 export interface SimilarityJobOptions {
   /** Skip when the stored lists were computed less than this many seconds ago (0 = always compute). */
   freshForS?: number;
+  /** Skip when the stored lists describe history read after this instant (a run asked for then is served). */
+  freshSince?: Date;
   /** The algorithm's bounds (defaults: similarity.ts). */
   similarity?: SimilarityOptions;
 }
@@ -64,30 +63,26 @@ export interface SimilarityJobStats {
   peakHeapBytes: number;
 }
 
-export type SimilarityOutcome = { ran: true; stats: SimilarityJobStats } | { ran: false; reason: 'locked' | 'fresh' };
+export type SimilarityOutcome = { ran: true; stats: SimilarityJobStats } | { ran: false; reason: 'fresh' };
 
-/** Runs the job on one reserved connection of `sql` (the lock is that session's). */
+/** Runs the job on one reserved connection of `sql`. */
 export async function runSimilarityJob(sql: Sql, opts: SimilarityJobOptions = {}): Promise<SimilarityOutcome> {
   const conn = await sql.reserve();
   try {
-    const [{ locked } = { locked: false }] = await conn<{ locked: boolean }[]>`
-      SELECT pg_try_advisory_lock(${SIMILARITY_LOCK_KEY}::bigint) AS locked`;
-    if (!locked) return { ran: false, reason: 'locked' };
-    try {
-      if (opts.freshForS && (await isFresh(conn, opts.freshForS))) return { ran: false, reason: 'fresh' };
-      return { ran: true, stats: await compute(conn, opts.similarity) };
-    } finally {
-      await conn`SELECT pg_advisory_unlock(${SIMILARITY_LOCK_KEY}::bigint)`.catch(() => {});
-    }
+    if (await isFresh(conn, opts)) return { ran: false, reason: 'fresh' };
+    return { ran: true, stats: await compute(conn, opts.similarity) };
   } finally {
     conn.release();
   }
 }
 
 /** Every row of a run carries the run's computed_at, so one row tells the age of all. */
-async function isFresh(conn: Sql, freshForS: number): Promise<boolean> {
+async function isFresh(conn: Sql, opts: SimilarityJobOptions): Promise<boolean> {
+  if (!opts.freshForS && !opts.freshSince) return false;
   const [row] = await conn<{ fresh: boolean }[]>`
-    SELECT computed_at > now() - make_interval(secs => ${freshForS}) AS fresh FROM content_similarity LIMIT 1`;
+    SELECT computed_at > now() - make_interval(secs => ${opts.freshForS ?? 0}) AND ${opts.freshForS ?? 0}::float8 > 0
+           OR computed_at > ${opts.freshSince ?? null}::timestamptz AS fresh
+    FROM content_similarity LIMIT 1`;
   return row?.fresh === true;
 }
 

@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   user_not_found: 404,
   content_not_found: 404,
+  job_not_found: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
   uri_too_long: 414,
@@ -40,6 +41,7 @@ export const Errors = {
   invalidBody: (message: string) => new ServiceError('invalid_body', message),
   userNotFound: (id: number) => new ServiceError('user_not_found', `User with ID ${id} does not exist`),
   contentNotFound: (id: number) => new ServiceError('content_not_found', `Content with ID ${id} does not exist`),
+  jobNotFound: (id: string) => new ServiceError('job_not_found', `Job ${id} does not exist (or has expired)`),
   notFound: () => new ServiceError('not_found', 'Route not found'),
   payloadTooLarge: (max: number) => new ServiceError('payload_too_large', `Request body exceeds ${max} bytes`),
   unauthorized: () =>

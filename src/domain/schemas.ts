@@ -57,6 +57,42 @@ export const BatchResponseSchema = Type.Object({
   metadata: Type.Object({ generated_at: Timestamp }),
 });
 
+const JobStatusSchema = Type.Union(['queued', 'running', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
+const JobId = Type.String({ format: 'uuid' });
+
+export const JobAcceptedSchema = Type.Object({
+  job_id: JobId,
+  status: JobStatusSchema,
+  total_users: Type.Integer({ minimum: 0, description: 'distinct users of the job (for "all": every user at submission)' }),
+});
+
+export const JobSchema = Type.Object({
+  job_id: JobId,
+  status: JobStatusSchema,
+  total_users: Type.Integer({ minimum: 0 }),
+  processed_users: Type.Integer({ minimum: 0, description: 'users with a result (failed ones included)' }),
+  failed_users: Type.Integer({ minimum: 0 }),
+  created_at: Timestamp,
+  started_at: Type.Union([Timestamp, Type.Null()]),
+  finished_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+export const JobResultsSchema = Type.Object({
+  results: Type.Array(
+    Type.Union([
+      Type.Object({ user_id: Id, status: Type.Literal('success'), recommendations: Type.Array(RecommendationSchema, { maxItems: 50 }) }),
+      Type.Object({
+        user_id: Id,
+        status: Type.Literal('failed'),
+        recommendations: Type.Array(RecommendationSchema, { maxItems: 0 }),
+        error: ErrorCodeSchema,
+        message: Type.String(),
+      }),
+    ]),
+  ),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'null once the job is finished and every result was returned' }),
+});
+
 export const WatchEventSchema = Type.Object({ user_id: Id, content_id: Id, watched_at: Timestamp });
 
 export const HealthSchema = Type.Object({ status: Type.Literal('ok') });

@@ -1,6 +1,7 @@
 /** Builds the uWS app: every route group, 405 for a known path with another method, 404 JSON otherwise. */
 import { Errors } from '../domain/errors.js';
 import type { BatchService } from '../service/batch.js';
+import type { BatchJobs } from '../service/batch-jobs.js';
 import type { CatalogService } from '../service/catalog-service.js';
 import type { RecommendationService } from '../service/recommendation-service.js';
 import type { UserWrites } from '../service/user-writes.js';
@@ -9,6 +10,7 @@ import { contentRoutes } from './content-routes.js';
 import { contentWriteRoutes } from './content-write-routes.js';
 import { DOCS_PATHS, docsRoutes } from './docs-routes.js';
 import { eventsRoutes } from './events-routes.js';
+import { jobRoutes } from './job-routes.js';
 import { Exchange, type WireContext } from './exchange.js';
 import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
@@ -20,6 +22,7 @@ import { watchHistoryRoutes } from './watch-history-routes.js';
 export interface HttpDeps extends OpsDeps {
   recommendations: RecommendationService;
   batch: BatchService;
+  jobs: BatchJobs;
   catalog: CatalogService;
   users: UserWrites;
   events: WatchEvents;
@@ -45,6 +48,9 @@ const KNOWN_PATHS: Record<string, string> = {
   '/content/:id': 'GET, PUT, DELETE',
   '/content/:id/similar': 'GET',
   '/recommendations/batch': 'GET',
+  '/recommendations/jobs': 'POST',
+  '/recommendations/jobs/:job_id': 'GET, DELETE',
+  '/recommendations/jobs/:job_id/results': 'GET',
   '/health': 'GET',
   '/ready': 'GET',
   '/metrics': 'GET',
@@ -60,6 +66,7 @@ export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   contentRoutes(app, ctx, deps.guards, deps.catalog);
   contentWriteRoutes(app, ctx, deps.guards, deps.catalog, deps.maxBodyBytes);
   userRoutes(app, ctx, deps.guards, deps.users, deps.maxBodyBytes);
+  jobRoutes(app, ctx, deps.guards, deps.jobs);
   opsRoutes(app, ctx, deps);
   app.get('/openapi.json', (res, req) => new Exchange(res, 'unknown', 'GET', ctx, req).send(200, deps.openApi));
   docsRoutes(app, ctx);

@@ -11,6 +11,7 @@ import type { HttpRequest, HttpResponse } from './uws.js';
 const STATUS_LINE: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  202: '202 Accepted',
   204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',

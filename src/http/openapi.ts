@@ -11,6 +11,9 @@ import {
   ContentListResponseSchema,
   ErrorSchema,
   HealthSchema,
+  JobAcceptedSchema,
+  JobResultsSchema,
+  JobSchema,
   NotReadySchema,
   ReadySchema,
   RecommendationSchema,
@@ -18,6 +21,7 @@ import {
   SimilarResponseSchema,
   WatchEventSchema,
 } from '../domain/schemas.js';
+import { CursorSchema, JobBodySchema, JobIdSchema, ResultsLimitSchema } from './job-params.js';
 import { BulkContentBodySchema, ContentBodySchema, DismissalBodySchema, EventsBodySchema, UserBodySchema } from './ingest-params.js';
 import {
   BatchLimitSchema,
@@ -62,6 +66,8 @@ const contentIdParam = (name: string) => ({
 });
 
 const genreParam = { name: 'genre', in: 'query', required: false, description: 'only titles of this genre', schema: GenreSchema };
+
+const jobIdParam = { name: 'job_id', in: 'path', required: true, schema: JobIdSchema };
 
 const BAD_BODY_TOO_LARGE = { 413: error('Body too large') };
 
@@ -142,6 +148,85 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
             200: { description: 'A page of results; per-user failures are reported inside', content: json(ref('BatchResponse')) },
             400: error('Invalid page or limit'),
             ...unauthorizedReads,
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
+      '/recommendations/jobs': {
+        post: {
+          operationId: 'submitJob',
+          summary: 'Start an asynchronous batch job: every listed user (or all) ranked in the background, across instances',
+          description: 'Unknown users get a result with `status: "failed"` and `error: "user_not_found"`, not a 400.',
+          ...writeSecurity,
+          requestBody: { required: true, content: json(JobBodySchema) },
+          responses: {
+            202: {
+              description: 'Queued',
+              content: json(ref('JobAccepted')),
+              // The job's id feeds its reads (Schemathesis' stateful phase follows links). Not cancelJob: its
+              // "deleted resource still available" check takes DELETE for a removal; ours cancels, and the
+              // job stays readable (status "cancelled") until JOB_RETENTION_S.
+              links: Object.fromEntries(
+                ['getJob', 'getJobResults'].map((operationId) => [operationId, { operationId, parameters: { job_id: '$response.body#/job_id' } }]),
+              ),
+            },
+            400: error('Invalid body'),
+            ...unauthorized,
+            ...BAD_BODY_TOO_LARGE,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable (nothing was created) or request deadline exceeded'),
+          },
+        },
+      },
+      '/recommendations/jobs/{job_id}': {
+        get: {
+          operationId: 'getJob',
+          summary: "A job's status and progress (any instance answers for any job)",
+          parameters: [jobIdParam],
+          ...readSecurity,
+          responses: {
+            200: { description: 'The job', content: json(ref('Job')) },
+            400: error('Invalid job_id'),
+            ...unauthorizedReads,
+            404: error('No such job, or it expired (JOB_RETENTION_S after it finished)'),
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+        delete: {
+          operationId: 'cancelJob',
+          summary: 'Cancel the job: no chunk commits after this; a finished job is answered as it is',
+          parameters: [jobIdParam],
+          ...writeSecurity,
+          responses: {
+            202: { description: 'The job after the cancellation', content: json(ref('Job')) },
+            400: error('Invalid job_id'),
+            ...unauthorized,
+            404: error('No such job, or it expired'),
+            414: URI_TOO_LONG,
+            429: RATE_LIMITED,
+            503: error('PostgreSQL unavailable or request deadline exceeded'),
+          },
+        },
+      },
+      '/recommendations/jobs/{job_id}/results': {
+        get: {
+          operationId: 'getJobResults',
+          summary: "A page of the job's results in user-id order, each user once; while it runs, the part done",
+          parameters: [
+            jobIdParam,
+            { name: 'cursor', in: 'query', required: false, schema: CursorSchema },
+            { name: 'limit', in: 'query', required: false, schema: ResultsLimitSchema },
+          ],
+          ...readSecurity,
+          responses: {
+            200: { description: 'Results', content: json(ref('JobResults')) },
+            400: error('Invalid job_id, cursor or limit'),
+            ...unauthorizedReads,
+            404: error('No such job, or it expired'),
             414: URI_TOO_LONG,
             429: RATE_LIMITED,
             503: error('PostgreSQL unavailable or request deadline exceeded'),
@@ -361,6 +446,9 @@ export function openApiDocument(opts: { authRequiredForReads: boolean; authEnabl
         Dismissal: DismissalSchema,
         BulkResult: BulkResultSchema,
         EventsResult: EventsResultSchema,
+        JobAccepted: JobAcceptedSchema,
+        Job: JobSchema,
+        JobResults: JobResultsSchema,
         Health: HealthSchema,
         Error: ErrorSchema,
       },

@@ -17,11 +17,11 @@ import client from 'prom-client';
 
 export const ROUTES = [
   'recommendations', 'batch', 'watch_history', 'events', 'content_list', 'content_item', 'content_similar', 'content_write', 'user_write',
-  'dismissals', 'health', 'ready', 'metrics', 'unknown',
+  'dismissals', 'jobs', 'health', 'ready', 'metrics', 'unknown',
 ] as const;
 export type RouteName = (typeof ROUTES)[number];
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'OTHER'] as const;
-const STATUSES = [200, 201, 204, 400, 401, 404, 405, 413, 414, 415, 429, 500, 503] as const;
+const STATUSES = [200, 201, 202, 204, 400, 401, 404, 405, 413, 414, 415, 429, 500, 503] as const;
 
 export const CACHE_TIERS = ['l1', 'redis'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
@@ -32,6 +32,9 @@ export const DB_QUERIES = [
 ] as const;
 export type DbQuery = (typeof DB_QUERIES)[number];
 export const BATCH_STATUSES = ['success', 'failed'] as const;
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+/** committed: results written; skipped: done already (a retry after a crash), or its job cancelled or gone. */
+export const JOB_CHUNK_OUTCOMES = ['committed', 'skipped'] as const;
 
 /** Scoring-pool numbers read at scrape time (ScoringPool.stats() fits). */
 export interface PoolGauges {
@@ -66,6 +69,8 @@ export interface GaugeSources {
   dbPoolSize?: number;
   /** Whether the Redis client is connected and ready; unset when Redis is not configured. */
   redisReady?: () => boolean;
+  /** Batch jobs by status, read from PostgreSQL at scrape time (every instance's jobs: they share it). */
+  batchJobs?: () => Promise<Record<(typeof JOB_STATUSES)[number], number>>;
   /** Each PostgreSQL replica's last probe (DATABASE_REPLICA_URLS); unset without replicas. */
   replicas?: () => readonly { replica: string; state: string; lag_ms: number | null }[];
 }
@@ -234,6 +239,8 @@ export interface Metrics {
   db: Record<DbQuery, QueryMetrics>;
   redisCommandErrors: CounterChild;
   batch: { users: Record<(typeof BATCH_STATUSES)[number], CounterChild>; duration: HistogramChild };
+  /** Asynchronous batch jobs: users whose results this worker committed, and chunks it committed or skipped. */
+  jobs: { users: Record<(typeof BATCH_STATUSES)[number], CounterChild>; chunks: Record<(typeof JOB_CHUNK_OUTCOMES)[number], CounterChild> };
   sources: GaugeSources;
   /** Registers the replica metrics (first call; only with replicas configured, so without them /metrics is unchanged). */
   replicaReads(): ReplicaReadCounters;
@@ -490,6 +497,38 @@ export function createMetrics(workerLabel: string): Metrics {
     ).labels(),
   };
 
+  const jobUsers = new Counter(
+    { name: 'batch_job_users_total', help: 'Users whose batch-job results this worker committed, by status', labelNames: ['status'] },
+    registry,
+  );
+  const jobChunks = new Counter(
+    {
+      name: 'batch_job_chunks_total',
+      help: 'Batch-job chunks this worker finished: committed (results written) or skipped (done already after a retry, or its job cancelled or expired)',
+      labelNames: ['outcome'],
+    },
+    registry,
+  );
+  const jobs = {
+    users: Object.fromEntries(BATCH_STATUSES.map((s) => [s, jobUsers.labels(s)])) as Metrics['jobs']['users'],
+    chunks: Object.fromEntries(JOB_CHUNK_OUTCOMES.map((o) => [o, jobChunks.labels(o)])) as Metrics['jobs']['chunks'],
+  };
+  // Every worker reads the same table: the primary keeps the largest, not the sum.
+  new client.Gauge({
+    name: 'batch_jobs',
+    help: 'Batch jobs by status, across every instance (finished ones until JOB_RETENTION_S)',
+    labelNames: ['status'],
+    registers: [registry],
+    aggregator: 'max',
+    async collect() {
+      const counts = await sources.batchJobs?.().catch(() => undefined);
+      for (const status of JOB_STATUSES) {
+        if (counts) this.labels(status).set(counts[status]);
+        else if (!sources.batchJobs) this.labels(status).set(0);
+      }
+    },
+  });
+
   let replicaReads: ReplicaReadCounters | undefined;
   const registerReplicaMetrics = (): ReplicaReadCounters => {
     const reads = new Counter(
@@ -560,6 +599,7 @@ export function createMetrics(workerLabel: string): Metrics {
     db,
     redisCommandErrors,
     batch,
+    jobs,
     sources,
   };
 }

@@ -210,8 +210,9 @@ export class RecommendationService {
    * that miss both caches share ONE PostgreSQL query instead of one each. Each such user is a singleflight
    * computation of its own (single requests meanwhile join it), its ticket is taken before the shared read,
    * and at most `rankConcurrency` of them are ranked at once. One outcome per user, in order.
+   * `store: false` (a batch job that asked not to warm the caches): computed lists are not cached.
    */
-  recommendationsForMany(userIds: readonly number[], rankConcurrency: number): Promise<PromiseSettledResult<Lookup>[]> {
+  recommendationsForMany(userIds: readonly number[], rankConcurrency: number, opts: { store?: boolean } = {}): Promise<PromiseSettledResult<Lookup>[]> {
     const outcomes = new Array<Promise<Lookup>>(userIds.length);
     const misses: number[] = [];
     const missAt: number[] = [];
@@ -226,7 +227,7 @@ export class RecommendationService {
         missAt.push(index);
       }
     }
-    const computed = this.loadMany(misses, rankConcurrency);
+    const computed = this.loadMany(misses, rankConcurrency, opts.store !== false);
     misses.forEach((userId, i) => {
       this.pending += 1;
       const { promise, shared } = this.flights.do(userId, () => computed[i]!);
@@ -241,7 +242,7 @@ export class RecommendationService {
   }
 
   /** `load` for many users: one promise per user, settled as soon as that user is done. */
-  private loadMany(userIds: number[], rankConcurrency: number): Promise<Lookup>[] {
+  private loadMany(userIds: number[], rankConcurrency: number, store: boolean): Promise<Lookup>[] {
     const settle = userIds.map(() => {
       let resolve!: (lookup: Lookup) => void;
       let reject!: (err: unknown) => void;
@@ -282,7 +283,7 @@ export class RecommendationService {
           }
           try {
             const list = await this.rank(userSignals);
-            cache.store(userId, list, shared[i]!.ticket);
+            if (store) cache.store(userId, list, shared[i]!.ticket);
             settle[i]!.resolve({ list, cacheHit: false });
           } catch (err) {
             settle[i]!.reject(err);

@@ -6,13 +6,20 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/data/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
-const ALL = ['0001_schema', '0002_watch_history_notify', '0003_user_stats', '0004_dataset', '0005_catalog_feedback', '0006_content_genres'];
+const ALL = [
+  '0001_schema', '0002_watch_history_notify', '0003_user_stats', '0004_dataset', '0005_catalog_feedback', '0006_content_genres',
+  '0007_trained_models', '0008_batch_jobs',
+];
 /** What 0003_user_stats adds: two count tables, their indexes, the triggers that keep them exact. */
 const STATS_INDEXES = ['idx_user_activity_events', 'idx_user_id_blocks_before', 'user_activity_pkey', 'user_id_blocks_pkey'];
 /** What 0004_dataset adds. */
 const DATASET_INDEXES = ['dataset_pkey'];
 /** What 0005_catalog_feedback adds: dismissals, the similarity lists, and the triggers that notify. */
 const FEEDBACK_INDEXES = ['content_similarity_pkey', 'idx_dismissals_content', 'user_dismissals_pkey'];
+/** What 0008_batch_jobs adds: jobs, their chunks and results. */
+/** What 0007_trained_models adds: stored models and failed training runs. */
+const MODEL_INDEXES = ['model_training_failures_pkey', 'trained_models_pkey'];
+const JOB_INDEXES = ['batch_job_chunks_pkey', 'batch_job_results_pkey', 'batch_jobs_finished_at', 'batch_jobs_pkey'];
 const FEEDBACK_TRIGGERS = ['content_notify', 'user_dismissals_notify', 'users_audience_notify'];
 /** What 0006_content_genres adds: content.genres and the trigger that keeps it in step with genre. */
 const GENRES_TRIGGERS = ['content_genres'];
@@ -71,10 +78,10 @@ describe('migrate up', () => {
 
     expect(result).toEqual({ applied: ALL, pending: [], ran: ALL });
     expect(await tables(db.sql)).toEqual([
-      'content', 'content_similarity', 'dataset', 'schema_migrations', 'user_activity', 'user_dismissals', 'user_id_blocks',
-      'user_watch_history', 'users',
+      'batch_job_chunks', 'batch_job_results', 'batch_jobs', 'content', 'content_similarity', 'dataset', 'model_training_failures',
+      'schema_migrations', 'trained_models', 'user_activity', 'user_dismissals', 'user_id_blocks', 'user_watch_history', 'users',
     ]);
-    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES].sort());
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES, ...MODEL_INDEXES, ...JOB_INDEXES].sort());
     expect(await triggers(db.sql)).toEqual([...STATS_TRIGGERS, ...FEEDBACK_TRIGGERS, ...GENRES_TRIGGERS, 'watch_history_notify'].sort());
     const fks = await db.sql<{ name: string; def: string }[]>`
       SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
@@ -142,7 +149,13 @@ describe('migrate down', () => {
   it('reverts the newest migration first, one at a time by default', async () => {
     await migrate(db.sql, 'up');
 
-    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 5), pending: ['0006_content_genres'], ran: ['0006_content_genres'] });
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 7), pending: ['0008_batch_jobs'], ran: ['0008_batch_jobs'] });
+    expect((await tables(db.sql)).filter((t) => t.startsWith('batch_job'))).toEqual([]);
+
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 6), pending: ALL.slice(6), ran: ['0007_trained_models'] });
+    expect((await tables(db.sql)).filter((t) => t.includes('model'))).toEqual([]);
+
+    expect(await migrate(db.sql, 'down')).toEqual({ applied: ALL.slice(0, 5), pending: ALL.slice(5), ran: ['0006_content_genres'] });
     const [genres] = await db.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM information_schema.columns
       WHERE table_schema = current_schema() AND table_name = 'content' AND column_name = 'genres'`;
@@ -183,7 +196,7 @@ describe('migrate down', () => {
     expect((await migrate(db.sql, 'down', { steps: 7 })).ran).toEqual([...ALL].reverse());
     expect(await tables(db.sql)).toEqual(['schema_migrations']);
     expect((await migrate(db.sql, 'up')).ran).toEqual(ALL);
-    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES].sort());
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES, ...JOB_INDEXES].sort());
   });
 });
 

@@ -6,9 +6,11 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SimilarityRefresher as Refresher } from '../../src/cluster/similarity-refresher.js';
+import { Scheduler } from '../../src/cluster/scheduler.js';
+import { JobQueue } from '../../src/data/job-queue.js';
 import { connect, type Sql } from '../../src/data/db.js';
 import { seed } from '../../src/data/seed.js';
-import { SIMILARITY_LOCK_KEY, runSimilarityJob } from '../../src/data/similarity-job.js';
+import { runSimilarityJob } from '../../src/data/similarity-job.js';
 import { SimilarityRepo } from '../../src/data/similarity-repo.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
@@ -116,18 +118,14 @@ describe('the job', () => {
     expect(Date.parse((await repo.similarTo(101))!.computedAt)).toBeGreaterThan(Date.parse(first));
   });
 
-  it('skips while another session holds the lock, and when the stored lists are fresh', async () => {
-    const holder = await sql.reserve();
-    try {
-      await holder`SELECT pg_advisory_lock(${SIMILARITY_LOCK_KEY}::bigint)`;
-      expect(await runSimilarityJob(sql)).toEqual({ ran: false, reason: 'locked' });
-      expect(await storedAges()).toEqual({ rows: 0, times: 0 });
-    } finally {
-      await holder`SELECT pg_advisory_unlock(${SIMILARITY_LOCK_KEY}::bigint)`;
-      holder.release();
-    }
+  it('skips when the stored lists are fresh, or were read after the instant a forced run was asked for', async () => {
+    const asked = (await sql<{ now: Date }[]>`SELECT now() AS now`)[0]!.now;
     expect(await runSimilarityJob(sql, { freshForS: 3600 })).toMatchObject({ ran: true });
     expect(await runSimilarityJob(sql, { freshForS: 3600 })).toEqual({ ran: false, reason: 'fresh' });
+    expect(await runSimilarityJob(sql, { freshSince: asked })).toEqual({ ran: false, reason: 'fresh' });
+    await sql`UPDATE content_similarity SET computed_at = computed_at - interval '2 hours'`;
+    // Lists read before the request do not count for it; old ones not for the period either.
+    expect(await runSimilarityJob(sql, { freshSince: asked })).toMatchObject({ ran: true });
     await sql`UPDATE content_similarity SET computed_at = computed_at - interval '2 hours'`;
     expect(await runSimilarityJob(sql, { freshForS: 3600 })).toMatchObject({ ran: true });
   });
@@ -169,69 +167,87 @@ async function withSeeded(size: { users: number; content: number; events: number
   }
 }
 
-describe('the refresher (primary, worker thread)', () => {
+describe('the refresher (primary, worker thread), scheduled on the job engine', () => {
   beforeEach(resetHistory);
 
-  function refresher(intervalS = 3600) {
+  /** An instance's primary: its engine client, scheduler and refresher, logging into `lines`. */
+  async function instance(intervalS = 3600) {
     const lines: Record<string, unknown>[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-    return { refresher: new SimilarityRefresher({ databaseUrl: db.url, intervalS, log }), lines };
+    const queue = await JobQueue.start({ databaseUrl: db.url, role: 'primary', maintenanceIntervalS: 1, poolSize: 3, onError: () => {} });
+    const scheduler = new Scheduler(queue, log);
+    const refresher = new SimilarityRefresher({ databaseUrl: db.url, intervalS, log });
+    const stop = async () => {
+      scheduler.stop();
+      await refresher.stop();
+      await queue.stop(1000);
+    };
+    return { refresher, scheduler, lines, stop, computed: () => lines.filter((l) => l.msg === 'similar titles computed').length };
   }
 
-  it('two instances refreshing at once compute once; the other skips the round', async () => {
-    const a = refresher();
-    const b = refresher();
+  /** The engine's record of the refresh: a clean slate per test. */
+  const engineRuns = async () =>
+    (await sql<{ state: string }[]>`SELECT state::text FROM pgboss.job WHERE name = 'similarity-refresh'`).map((r) => r.state);
+  beforeEach(async () => {
+    await sql`DELETE FROM pgboss.job WHERE name = 'similarity-refresh'`.catch(() => {}); // no engine schema yet
+  });
+
+  it('two instances starting together compute once: the engine holds one run for the period', async () => {
+    const a = await instance();
+    const b = await instance();
     try {
-      const outcomes = await Promise.all([a.refresher.refresh(), b.refresher.refresh()]);
-      // Whether the second finds the lock taken or the lists already fresh depends on timing; never both run.
-      const kinds = outcomes.map((o) => (o?.ran ? 'ran' : o?.reason)).sort().join(',');
-      expect(['fresh,ran', 'locked,ran']).toContain(kinds);
+      await Promise.all([a.refresher.start(a.scheduler), b.refresher.start(b.scheduler)]);
+      await until(async () => (await engineRuns()).join() === 'completed');
+      expect(a.computed() + b.computed()).toBe(1);
       expect(await similar(101)).toEqual([[102, 0.866], [105, 0.816]]);
-      const computed = [...a.lines, ...b.lines].filter((l) => l.msg === 'similar titles computed');
-      expect(computed).toHaveLength(1);
-      expect(computed[0]).toMatchObject({ titles: 4, events: 64, users: 6, ms: expect.any(Number), cpuMs: expect.any(Number) });
+      const computed = [...a.lines, ...b.lines].find((l) => l.msg === 'similar titles computed');
+      expect(computed).toMatchObject({ titles: 4, events: 64, users: 6, ms: expect.any(Number), cpuMs: expect.any(Number), forced: false });
     } finally {
-      await Promise.all([a.refresher.stop(), b.refresher.stop()]);
+      await Promise.all([a.stop(), b.stop()]);
     }
   });
 
-  it('recomputes at once when the data set is replaced, although the stored lists are fresh', async () => {
-    const { refresher: r, lines } = refresher();
-    const computed = () => lines.filter((l) => l.msg === 'similar titles computed').length;
+  it('recomputes when the data set is replaced, although the stored lists are fresh: once for all instances', async () => {
+    const a = await instance();
+    const b = await instance();
     try {
-      expect(await r.refresh()).toMatchObject({ ran: true });
-      expect(await r.refresh()).toMatchObject({ ran: false, reason: 'fresh' }); // an ordinary round skips
+      await Promise.all([a.refresher.start(a.scheduler), b.refresher.start(b.scheduler)]);
+      await until(async () => a.computed() + b.computed() === 1);
       const before = await similar(103);
       await watch({ 8: [103, 104], 9: [103, 104] });
-      r.datasetReplaced();
-      await until(async () => computed() === 2);
+      // The dataset NOTIFY reaches every instance: each asks for a run.
+      a.refresher.datasetReplaced(a.scheduler);
+      b.refresher.datasetReplaced(b.scheduler);
+      await until(async () => (await engineRuns()).filter((s) => s === 'completed').length === 3);
+      expect(a.computed() + b.computed()).toBe(2);
+      const skipped = [...a.lines, ...b.lines].filter((l) => l.msg === 'similar titles: round skipped, they were computed after the reseed');
+      expect(skipped).toHaveLength(1);
       expect(await similar(103)).not.toEqual(before);
     } finally {
-      await r.stop();
+      await Promise.all([a.stop(), b.stop()]);
     }
   });
 
   it('computes at start and again every interval', async () => {
-    const { refresher: r, lines } = refresher(1);
-    r.start();
+    const a = await instance(1);
     try {
-      for (let i = 0; i < 100 && lines.filter((l) => l.msg === 'similar titles computed').length < 2; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(lines.filter((l) => l.msg === 'similar titles computed').length).toBeGreaterThanOrEqual(2);
+      await a.refresher.start(a.scheduler);
+      await until(async () => a.computed() >= 2);
     } finally {
-      await r.stop();
+      await a.stop();
     }
     expect(await similar(103)).toEqual([[102, 0.577]]);
   });
 
-  it('stop() abandons a running computation: the stored lists stay whole and the lock is free', async () => {
+  it('stop() abandons a running computation: the stored lists stay whole', async () => {
     await runSimilarityJob(sql);
     await sql`UPDATE content_similarity SET computed_at = computed_at - interval '1 day'`;
     const before = await storedRows();
     await watch({ 8: [103, 104] });
 
-    const { refresher: r, lines } = refresher();
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const r = new SimilarityRefresher({ databaseUrl: db.url, intervalS: 3600, log });
     // SHARE lets the job read but holds its DELETE: stop() then finds it inside its write transaction.
     const blocker = await sql.reserve();
     await blocker`BEGIN`;
@@ -248,7 +264,7 @@ describe('the refresher (primary, worker thread)', () => {
     }
     await until(async () => (await jobSessions()) === 0);
     expect(await storedRows()).toEqual(before);
-    expect(await runSimilarityJob(sql)).toMatchObject({ ran: true }); // the lock went with the session
+    expect(await runSimilarityJob(sql)).toMatchObject({ ran: true });
     expect(await similar(104)).toEqual([[103, 0.577]]);
   });
 });

@@ -54,7 +54,7 @@ describe('grafana/dashboards/recommendation-service.json', () => {
     }
   });
 
-  it('covers RED, cache, breaker, model, scoring pool, PostgreSQL, batch and the Node.js runtime', () => {
+  it('covers RED, cache, breaker, model, scoring pool, PostgreSQL, batch, batch jobs and the Node.js runtime', () => {
     for (const name of [
       'http_requests_total',
       'http_request_duration_seconds_bucket',
@@ -76,6 +76,9 @@ describe('grafana/dashboards/recommendation-service.json', () => {
       'redis_connected',
       'batch_users_total',
       'batch_duration_seconds_bucket',
+      'batch_jobs',
+      'batch_job_users_total',
+      'batch_job_chunks_total',
       'nodejs_eventloop_lag_p99_seconds',
       'nodejs_heap_size_used_bytes',
       'process_cpu_seconds_total',
