@@ -16,7 +16,7 @@ import { connectRedisFrom } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
 import { createGuards } from '../http/guards.js';
 import { openApiDocument } from '../http/openapi.js';
-import type { ListenSocket } from '../http/uws.js';
+import { uwsBuild, type ListenSocket } from '../http/uws.js';
 import type { WireContext } from '../http/exchange.js';
 import { RequestIds } from '../http/request-id.js';
 import { createLogger } from '../observability/logger.js';
@@ -293,7 +293,7 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
   send({ kind: 'rec:listening' });
-  log.info({ port: config.PORT }, 'worker listening');
+  log.info({ port: config.PORT, uws: uwsBuild }, 'worker listening');
   if (shouldWarm(config.WARM_CACHE_TOP_N, index, redis !== null)) {
     void startCacheWarming(config.WARM_CACHE_TOP_N, {
       topActiveUsers: (n) => repo.topActiveUsers(n),
