@@ -292,8 +292,10 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   }
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
-  send({ kind: 'rec:listening' });
+  // Logged first: once the primary hears of the last worker it says "service ready", and readers of the log
+  // (tests among them) then expect every worker's line, with the uWS build it loaded.
   log.info({ port: config.PORT, uws: uwsBuild }, 'worker listening');
+  send({ kind: 'rec:listening' });
   if (shouldWarm(config.WARM_CACHE_TOP_N, index, redis !== null)) {
     void startCacheWarming(config.WARM_CACHE_TOP_N, {
       topActiveUsers: (n) => repo.topActiveUsers(n),

@@ -21,8 +21,6 @@ export interface UwsBuild {
   package: string;
   /** The exact version package.json pins. */
   version: string;
-  /** The uWebSockets.js release its binaries were built from. */
-  upstream: string;
   /** Node major → the oldest glibc its Linux (x64, arm64) binary loads on; macOS and Windows need none. */
   glibc: Readonly<Record<number, string>>;
 }
@@ -33,15 +31,15 @@ export const NODE_ABI: Readonly<Record<number, string>> = { 20: '115', 22: '127'
 /** Preference order: newest upstream first. test/unit/uws.test.ts checks each entry against its binaries. */
 export const BUILDS: readonly UwsBuild[] = [
   {
+    // uWS v20.57.0, built on Ubuntu 24.04.
     package: '@btc-vision/uwebsockets.js',
     version: '20.57.0',
-    upstream: 'v20.57.0',
     glibc: { 20: '2.38', 22: '2.38', 24: '2.38' },
   },
   {
+    // uWS v20.51.0 built on Ubuntu 20.04; its Node 24 binary is v20.56.0's.
     package: '@based/uws',
     version: '6.0.1',
-    upstream: 'v20.51.0 (Node 24: v20.56.0)',
     glibc: { 20: '2.27', 22: '2.27', 24: '2.38' },
   },
 ];
