@@ -68,7 +68,7 @@ export function glibcVersion(): string | undefined {
 }
 
 /** Node majors with the oldest glibc some build serves each on, e.g. "Node 20 and 22 on glibc ≥ 2.27". */
-export function supportedCombinations(builds: readonly UwsBuild[] = BUILDS): string {
+function supportedCombinations(builds: readonly UwsBuild[] = BUILDS): string {
   const oldest = new Map<string, number[]>();
   for (const major of Object.keys(NODE_ABI).map(Number)) {
     const versions = builds.map((b) => b.glibc[major]).filter((v): v is string => v !== undefined);
@@ -103,8 +103,14 @@ export function loadUws(builds: readonly UwsBuild[] = BUILDS, runtime: Runtime =
   const require = createRequire(import.meta.url);
   const failures: string[] = [];
   for (const build of builds) {
-    // The package root via its entry point (its `exports` hide package.json); resolving runs nothing.
-    const root = path.dirname(require.resolve(build.package));
+    let root: string;
+    try {
+      // The package root via its entry point (its `exports` hide package.json); resolving runs nothing.
+      root = path.dirname(require.resolve(build.package));
+    } catch {
+      failures.push(`${build.package}@${build.version}: not installed`);
+      continue;
+    }
     const binary = path.join(root, `uws_${runtime.platform}_${runtime.arch}_${runtime.abi}.node`);
     if (!existsSync(binary)) {
       failures.push(`${build.package}@${build.version}: no binary for ${runtime.platform}-${runtime.arch} ABI ${runtime.abi}`);

@@ -60,6 +60,12 @@ describe('uWebSockets.js builds', () => {
     );
   });
 
+  it('a build that is not installed is skipped, and named if nothing else loads', () => {
+    const missing = { package: 'uws-build-not-installed', version: '0.0.0', glibc: {} };
+    expect(loadUws([missing, ...BUILDS]).build).toBe(loadUws().build);
+    expect(() => loadUws([missing])).toThrow('Tried: uws-build-not-installed@0.0.0: not installed');
+  });
+
   it('a binary that exists but does not load is reported with its loader error', () => {
     // Another Node's binary: refused for its ABI, or first for the glibc it needs where that is older.
     const other = Object.values(NODE_ABI).find((abi) => abi !== process.versions.modules)!;
