@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 # Production image: compiled JavaScript, production dependencies only, non-root, SIGTERM to the primary.
 # `docker compose up --build` runs it with PostgreSQL, Redis, Prometheus and Grafana (docker-compose.yml).
-# Debian (glibc), not Alpine: the uWebSockets.js binary links against glibc.
+# Debian 13 (glibc 2.41), not Alpine: uWebSockets.js's Node 24 binary needs glibc ≥ 2.38 (docs/node-support.md).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,20 +11,20 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-trixie-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # embedded-postgres is a runtime dependency (it serves when DATABASE_URL is unset); with DATABASE_URL set,
 # as in docker-compose.yml, it is never started.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-# Keep only the uWebSockets.js binary this image can load (the package ships ~90 MB for every platform),
-# and fail the build here, not at start-up, if it cannot load.
-RUN uws=node_modules/@trufflesuite/uws-js-unofficial/binaries \
- && keep="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
- && find "$uws" -type f ! -name "$keep" -delete \
- && node -e "require('./$uws/$keep')"
+# Keep only the uWebSockets.js binary src/http/uws.ts picks here (the packages ship ~300 MB for every platform),
+# and fail the build here, not at start-up, if none loads.
+COPY --from=build /app/dist/http/uws.js ./dist/http/uws.js
+RUN keep="$(node --input-type=module -e "console.log((await import('./dist/http/uws.js')).loadUws().binary)")" \
+ && find /app/node_modules -type f -name 'uws_*.node' ! -path "$keep" -delete \
+ && node --input-type=module -e "await import('./dist/http/uws.js')" && rm -r dist
 
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

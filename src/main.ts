@@ -14,6 +14,11 @@ try {
 }
 
 if (cluster.isPrimary) {
+  // Once, before any work: a worker that cannot load uWS would only crash and be restarted, again and again.
+  await import('./http/uws.js').catch((err: Error) => {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  });
   const { runPrimary } = await import('./cluster/primary.js');
   await runPrimary(config);
 } else {

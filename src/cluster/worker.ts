@@ -17,7 +17,7 @@ import { connectRedisFrom } from '../data/redis.js';
 import { createHttpApp, closeListenSocket, listen } from '../http/app.js';
 import { createGuards } from '../http/guards.js';
 import { openApiDocument } from '../http/openapi.js';
-import type { ListenSocket } from '../http/uws.js';
+import { uwsBuild, type ListenSocket } from '../http/uws.js';
 import type { WireContext } from '../http/exchange.js';
 import { RequestIds } from '../http/request-id.js';
 import { createLogger } from '../observability/logger.js';
@@ -374,8 +374,10 @@ export async function runWorker(config: Config, databaseUrl: string, index: numb
   await loadServedModel();
   socket = await listen(app, config.HOST, config.PORT);
   if (stopping) return closeListenSocket(socket); // told to stop while it was starting
+  // Logged first: once the primary hears of the last worker it says "service ready", and readers of the log
+  // (tests among them) then expect every worker's line, with the uWS build it loaded.
+  log.info({ port: config.PORT, uws: uwsBuild }, 'worker listening');
   send({ kind: 'rec:listening' });
-  log.info({ port: config.PORT }, 'worker listening');
   if (config.JOB_WORKER_CHUNKS > 0) {
     void jobEngineReady
       .then(() => (stopping ? undefined : jobQueue.work<ChunkRef>(CHUNK_QUEUE, config.JOB_WORKER_CHUNKS, CHUNK_POLLING_S, (job) => jobs.processChunk(job))))

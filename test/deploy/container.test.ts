@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILDS } from '../../src/http/uws.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { freePort, startServer, type RunningServer } from '../support/server.js';
 
@@ -106,9 +107,18 @@ describe('Dockerfile', () => {
   it('runs compiled JavaScript as a non-root user, node itself as PID 1 (exec form), on glibc', () => {
     expect(instruction('CMD')).toEqual(['["node", "dist/main.js"]']);
     expect(instruction('USER')).toEqual(['node']);
-    for (const from of instruction('FROM')) expect(from).toMatch(/^node:20-bookworm-slim\b/);
+    for (const from of instruction('FROM')) expect(from).toMatch(/^node:24-trixie-slim\b/);
     expect(dockerfile).toContain('npm ci --omit=dev');
     expect(dockerfile).toContain('RUN npm run build');
+  });
+
+  it('is on a Node and a Debian whose glibc one of the uWebSockets.js builds serves', () => {
+    const glibcMinor: Record<string, number> = { bookworm: 36, trixie: 41 }; // Debian 12, 13: glibc 2.x
+    for (const from of instruction('FROM')) {
+      const [, major, debian] = /^node:(\d+)-(\w+)-slim\b/.exec(from)!;
+      const needs = BUILDS.map((b) => b.glibc[Number(major)]).filter((v) => v !== undefined);
+      expect(needs.some((min) => Number(min.slice(2)) <= glibcMinor[debian!]!), from).toBe(true);
+    }
   });
 
   describe('HEALTHCHECK, run as written', () => {

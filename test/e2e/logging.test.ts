@@ -4,6 +4,7 @@
  * line each; a failure logged once with route, user and cause), and no secret or body reaches a log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadUws } from '../../src/http/uws.js';
 import { createTestDatabase } from '../support/db.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
@@ -107,5 +108,14 @@ describe('error logs', () => {
     expect(output).not.toContain(db.url);
     expect(output).not.toContain(new URL(db.url).password || 'no-password-in-url');
     expect(output).not.toContain('BODY-MARKER-7f3a');
+  });
+});
+
+describe('start-up', () => {
+  it('each worker names the uWebSockets.js build serving it: the one this Node and glibc load first', () => {
+    const { build } = loadUws();
+    const serving = `${build.package}@${build.version}`;
+    const listening = lines().filter((l) => l.msg === 'worker listening');
+    expect(listening.map((l) => l.uws)).toEqual([serving, serving]); // WORKERS=2
   });
 });
