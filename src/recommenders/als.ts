@@ -144,6 +144,11 @@ function sweep(x: Factors, y: Factors, nY: number, csrStart: Int32Array, csrItem
     const from = csrStart[u]!;
     const to = csrStart[u + 1]!;
     const o = u * k;
+    if (from === to) {
+      // Nothing watched (or watched by no one): the solution of (G + reg·I) x = 0.
+      x.fill(0, o, o + k);
+      continue;
+    }
     for (let a = 0; a < k; a++) s.x[a] = x[o + a]!;
     solveRow(g, y, k, p.alpha, csrItems, from, to, p.cgSteps, s);
     for (let a = 0; a < k; a++) x[o + a] = s.x[a]!;

@@ -91,6 +91,9 @@ export function scoringTask(signals: UserSignals, opts: TaskOptions): ScoringTas
 
 /** Candidates a task walks over: its cost in scoring work (watched titles are skipped on the way). */
 export function taskSize(task: ScoringTask): number {
+  const kind = task.model?.kind;
+  // A learned model scores the whole catalog; the latent one k multiply-adds a title on top of the scan.
+  if (kind === 'item-cf' || kind === 'als' || kind === 'blend') return task.catalog.size * (1 + (task.model!.als ? task.model!.als.k / 8 : 0));
   const unwatched = Math.max(0, task.catalog.size - task.watched.length);
   // One genre's candidates are spread over the catalog: about one title in (number of genres) is one.
   const spread = task.genre !== undefined && task.genre >= 0 ? Math.max(1, task.preference.length) : 1;

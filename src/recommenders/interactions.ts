@@ -162,3 +162,41 @@ export function distinctRows(x: Interactions): { start: Int32Array; items: Int32
   }
   return { start, items: out.slice(0, n) };
 }
+
+/**
+ * A subset of the users (all items kept), a fixed pseudo-random choice holding at most `maxEvents` events:
+ * what a model search trains on when the data is larger than the search needs.
+ */
+export function sampleUsersUpTo(x: Interactions, maxEvents: number, seed: number): Interactions {
+  if (x.items.length <= maxEvents) return x;
+  const users = userCount(x);
+  const order = Array.from({ length: users }, (_, u) => u);
+  let a = seed >>> 0;
+  for (let i = users - 1; i > 0; i--) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    const j = a % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const kept: number[] = [];
+  let events = 0;
+  for (const u of order) {
+    const n = x.userStart[u + 1]! - x.userStart[u]!;
+    if (events + n > maxEvents) continue;
+    kept.push(u);
+    events += n;
+  }
+  kept.sort((p, q) => p - q);
+  const userStart = new Int32Array(kept.length + 1);
+  const items = new Int32Array(events);
+  const times = new Float64Array(events);
+  let n = 0;
+  kept.forEach((u, k) => {
+    const from = x.userStart[u]!;
+    const to = x.userStart[u + 1]!;
+    items.set(x.items.subarray(from, to), n);
+    times.set(x.times.subarray(from, to), n);
+    n += to - from;
+    userStart[k + 1] = n;
+  });
+  return { userIds: Float64Array.from(kept, (u) => x.userIds[u]!), itemIds: x.itemIds, userStart, items, times };
+}

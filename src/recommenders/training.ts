@@ -9,7 +9,7 @@
 import { catalogSnapshot, type CatalogSnapshot } from '../domain/catalog-columns.js';
 import type { Candidate } from '../domain/types.js';
 import { DEFAULT_ALS, trainAls, type AlsModel, type AlsParams } from './als.js';
-import { itemCount, itemCounts, type Interactions } from './interactions.js';
+import { itemCount, itemCounts, sampleUsersUpTo, type Interactions } from './interactions.js';
 import { trainItemCf, type Neighbours } from './item-cf.js';
 import { MetricAccumulator } from './metrics.js';
 import { rankOffline, signalsFromRows } from './offline.js';
@@ -20,6 +20,8 @@ import type { ModelChoice, TrainedModel, ValidationRow } from './trained-model.j
 export interface TrainingOptions {
   /** Validation users sampled at most (default 1000): the choice's cost is linear in it. */
   validationUsers?: number;
+  /** Events the candidate models are trained on at most during the search (default SEARCH_EVENTS). */
+  searchEvents?: number;
   /** Latent-model configurations tried (default ALS_GRID). */
   alsGrid?: Partial<AlsParams>[];
   seed?: number;
@@ -34,6 +36,8 @@ export const ALS_GRID: Partial<AlsParams>[] = [
   { factors: 32, reg: 1, alpha: 20 },
 ];
 const DECAYS = [1, 0.95, 0.9, 0.8];
+/** Above this many training events, the configuration search trains on a user sample of this size. */
+export const SEARCH_EVENTS = 2_000_000;
 /** Blend weights tried (neighbours, latent, popularity). */
 const BLENDS: [number, number, number][] = [
   [0.5, 0.5, 0], [0.3, 0.7, 0], [0.7, 0.3, 0], [0.2, 0.8, 0], [0.8, 0.2, 0], [0.45, 0.45, 0.1], [0.4, 0.4, 0.2],
@@ -49,8 +53,11 @@ export function trainModel(data: Interactions, opts: TrainingOptions = {}): Trai
   const users = sampleUsers(split.evaluated, opts.validationUsers ?? 1000, opts.seed ?? 1);
   const catalog = popularityCatalog(fit);
   const heldOut = users.map((u) => new Set(Array.from(split.test[u]!, (i) => data.itemIds[i]!)));
-  const cfFit = trainItemCf(fit);
-  progress(`validation: ${users.length} users, ${itemCount(fit)} titles, ${fit.items.length} training events`);
+  // The search trains on at most SEARCH_EVENTS of the fit events (a user sample): the comparison between
+  // candidates holds on a sample, and it keeps the search's cost flat however large the data.
+  const search = sampleUsersUpTo(fit, opts.searchEvents ?? SEARCH_EVENTS, opts.seed ?? 1);
+  const cfFit = trainItemCf(search);
+  progress(`validation: ${users.length} users, ${itemCount(fit)} titles, models searched on ${search.items.length} of ${fit.items.length} training events`);
 
   const rows: ValidationRow[] = [];
   const score = (name: string, choice: ModelChoice, cf: Neighbours, als: AlsModel | undefined): number => {
@@ -86,7 +93,7 @@ export function trainModel(data: Interactions, opts: TrainingOptions = {}): Trai
   for (const grid of opts.alsGrid ?? ALS_GRID) {
     const params = { ...DEFAULT_ALS, ...grid };
     const t0 = performance.now();
-    const model = trainAls(fit, params);
+    const model = trainAls(search, params);
     const name = `als k=${params.factors} reg=${params.reg} alpha=${params.alpha}`;
     for (const d of DECAYS) {
       const ndcg = score(`${name} decay=${d}`, choice('als', 1, d), cfFit, model);
