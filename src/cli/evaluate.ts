@@ -11,7 +11,7 @@ import { readAudiences, readTrainingData } from '../data/interactions-repo.js';
 import { migrate } from '../data/migrate.js';
 import { DEFAULT_EVALUATED_USERS, evaluate, type EvaluationReport } from '../recommenders/evaluation.js';
 import { DEFAULT_TEST_FRACTION } from '../recommenders/split.js';
-import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
+import { parseCommand, runCli, stopOnSignal, UsageError } from './run.js';
 
 const USAGE = `Usage: npm run evaluate -- [--fraction F | --cut TIME] [--users N] [--seed S] [--json]
 
@@ -31,8 +31,6 @@ Options:
 Environment: DATABASE_URL (unset: the embedded PostgreSQL of DATA_DIR, as npm run seed), CANDIDATE_POOL
 and MODEL as the service reads them.
 `;
-
-class UsageError extends Error {}
 
 interface Options {
   fraction?: number;
@@ -111,23 +109,8 @@ function table(report: EvaluationReport): string {
 }
 
 async function main(): Promise<number> {
-  let opts;
-  try {
-    opts = parse(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
-  if (urlProblem) {
-    process.stderr.write(`error: ${urlProblem}\n`);
-    return 2;
-  }
+  const opts = parseCommand(parse, USAGE);
+  if (typeof opts === 'number') return opts;
   let config;
   try {
     config = loadConfig(process.env);

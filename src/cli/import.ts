@@ -7,7 +7,7 @@ import { jsonlSource } from '../data/import/jsonl.js';
 import { movielensSource } from '../data/import/movielens.js';
 import { migrate } from '../data/migrate.js';
 import { fmt, progressReporter } from './progress.js';
-import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
+import { parseCommand, runCli, stopOnSignal, UsageError } from './run.js';
 
 const USAGE = `Usage: npm run import -- --format movielens|jsonl [--reset] DIR
 
@@ -37,8 +37,6 @@ Environment:
   EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
 `;
 
-class UsageError extends Error {}
-
 const FORMATS = { movielens: movielensSource, jsonl: jsonlSource } as const;
 
 function parse(argv: string[]): { format: keyof typeof FORMATS; reset: boolean; dir: string } | 'help' {
@@ -63,24 +61,8 @@ function parse(argv: string[]): { format: keyof typeof FORMATS; reset: boolean; 
 }
 
 async function main(): Promise<number> {
-  let opts;
-  try {
-    opts = parse(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-
-  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
-  if (urlProblem) {
-    process.stderr.write(`error: ${urlProblem}\n`);
-    return 2;
-  }
+  const opts = parseCommand(parse, USAGE);
+  if (typeof opts === 'number') return opts;
   // Detection and missing files fail before any database is started.
   const source = await FORMATS[opts.format](opts.dir);
   const log = (msg: string): void => void process.stderr.write(`${msg}\n`);

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate, type MigrateDirection } from '../data/migrate.js';
-import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
+import { parseCommand, runCli, stopOnSignal, UsageError } from './run.js';
 
 const USAGE = `Usage: npm run migrate -- <up|down|status> [--steps N]
 
@@ -24,8 +24,6 @@ Environment:
                      (default ./.data; data under <DATA_DIR>/pg)
   EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
 `;
-
-class UsageError extends Error {}
 
 function parse(argv: string[]): { direction: MigrateDirection; steps?: number } | 'help' {
   let parsed;
@@ -53,24 +51,8 @@ function parse(argv: string[]): { direction: MigrateDirection; steps?: number } 
 }
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parse(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-
-  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
-  if (urlProblem) {
-    process.stderr.write(`error: ${urlProblem}\n`);
-    return 2;
-  }
+  const args = parseCommand(parse, USAGE);
+  if (typeof args === 'number') return args;
   const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
   const db = await databaseFromEnv(process.env, log);
   stopOnSignal(db.stop);

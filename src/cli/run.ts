@@ -1,5 +1,33 @@
 /** What every CLI command shares: exit codes, error output, and no embedded server left behind. */
 
+/** A bad command line: printed with the usage, exit 2. */
+export class UsageError extends Error {}
+
+/**
+ * The command line parsed, or the exit code once it has been answered: the usage (`--help`, exit 0), a usage
+ * error (exit 2), or a DATABASE_URL the client cannot use (exit 2).
+ */
+export function parseCommand<T extends object>(parse: (argv: string[]) => T | 'help', usage: string): T | number {
+  let opts: T | 'help';
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n\n${usage}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
+  if (urlProblem) {
+    process.stderr.write(`error: ${urlProblem}\n`);
+    return 2;
+  }
+  return opts;
+}
+
 /** Ctrl+C or a kill must not leave the embedded server running. */
 export function stopOnSignal(stop: () => Promise<void>): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

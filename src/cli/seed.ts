@@ -5,7 +5,7 @@ import { databaseFromEnv } from '../data/embedded-postgres.js';
 import { migrate } from '../data/migrate.js';
 import { DEFAULT_SEED, DEFAULT_SEED_SIZE, seed, type SeedOptions } from '../data/seed.js';
 import { fmt, progressReporter } from './progress.js';
-import { databaseUrlProblem, runCli, stopOnSignal } from './run.js';
+import { parseCommand, runCli, stopOnSignal, UsageError } from './run.js';
 
 const USAGE = `Usage: npm run seed -- [--users N] [--content N] [--events N] [--seed S] [--reset]
 
@@ -32,8 +32,6 @@ Environment:
                      (default ./.data; data under <DATA_DIR>/pg)
   EMBEDDED_PG_PORT   port of the embedded PostgreSQL (default 54329)
 `;
-
-class UsageError extends Error {}
 
 function count(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -82,24 +80,8 @@ function parse(argv: string[]): SeedOptions | 'help' {
 }
 
 async function main(): Promise<number> {
-  let opts;
-  try {
-    opts = parse(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-
-  const urlProblem = databaseUrlProblem(process.env.DATABASE_URL);
-  if (urlProblem) {
-    process.stderr.write(`error: ${urlProblem}\n`);
-    return 2;
-  }
+  const opts = parseCommand(parse, USAGE);
+  if (typeof opts === 'number') return opts;
   const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
   const db = await databaseFromEnv(process.env, log);
   stopOnSignal(db.stop);

@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { mulberry32 } from '../domain/random.js';
 import {
   advanceSequences, analyzeDataset, beginLoad, CHUNK_ROWS, copyRows, type LoadProgress, pauseForBulkLoad,
   refreshUserStats, replaceDataset, truncateDataset,
@@ -98,16 +99,7 @@ const CONTENT_SPAN_DAYS = 3 * 365;
 const WATCH_SPAN_DAYS = 180;
 const TABLES = ['users', 'content', 'user_watch_history'] as const;
 
-/** mulberry32: tiny, fast, and identical on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /**
  * Independent stream per table, so changing one table's size never changes another table's rows: 0 users,

@@ -7,6 +7,7 @@
  *
  * Cost per iteration: (users + items) · (k² + 2 · steps · k · events per row) — linear in the events.
  */
+import { mulberry32 } from '../domain/random.js';
 import { distinctRows, itemCount, userCount, type Interactions } from './interactions.js';
 
 export interface AlsParams {
@@ -36,15 +37,6 @@ export interface AlsModel {
 /** Float64 while training (no conversion per read), Float32 once served (half the memory). */
 type Factors = Float32Array | Float64Array;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** YᵀY + reg·I of n rows of k factors. */
 export function gramOf(y: Factors, n: number, k: number, reg: number): Float64Array {
@@ -170,7 +162,7 @@ export function trainAls(data: Interactions, params: Partial<AlsParams> = {}, on
   for (let u = 0; u < users; u++) {
     for (let e = byUser.start[u]!; e < byUser.start[u + 1]!; e++) itemUsers[fill[byUser.items[e]!]!++] = u;
   }
-  const random = rng(p.seed);
+  const random = mulberry32(p.seed);
   const init = (n: number) => {
     const a = new Float64Array(n * k);
     for (let i = 0; i < a.length; i++) a[i] = (random() - 0.5) * 0.02;
