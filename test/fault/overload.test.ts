@@ -4,7 +4,7 @@
  * queue costs personalization (popularity fallback), not errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../support/db.js';
+import { createTestDatabase, holdReads } from '../support/db.js';
 import { tally } from '../support/faults.js';
 import { startServer, type Reply, type RunningServer } from '../support/server.js';
 
@@ -36,30 +36,6 @@ describe('with computations held at their PostgreSQL read', () => {
     await server?.stop();
   });
 
-  /**
-   * Holds every read of `users` (each computation reads its user there) until `release()`: computations
-   * that started stay in flight whatever the scheduling, so the limit binds for exactly as long as the test
-   * needs (no model latency racing the arrival of the requests).
-   */
-  async function holdReads(): Promise<{ release: () => Promise<void> }> {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const lockTaken = new Promise<void>((r) => (locked = r));
-    const lock = db.sql.begin(async (tx) => {
-      await tx`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`;
-      locked();
-      await held;
-    });
-    await lockTaken;
-    return {
-      release: async () => {
-        release();
-        await lock;
-      },
-    };
-  }
-
   async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
     for (let i = 0; i < 600; i++) {
       if (await check()) return;
@@ -69,7 +45,8 @@ describe('with computations held at their PostgreSQL read', () => {
   }
 
   it('sheds misses beyond MAX_PENDING_COMPUTATIONS with 503 and serves the rest; joining a computation in flight is never shed', async () => {
-    const hold = await holdReads();
+    // Each computation reads its user in `users`: held there, the four stay in flight until released.
+    const hold = await holdReads(db.sql, 'users');
     let replies: (Reply | undefined)[] = [];
     let joins: Promise<Reply[]> | undefined;
     try {
