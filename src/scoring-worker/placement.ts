@@ -102,6 +102,8 @@ export class Placement {
   inlineSeconds = 0;
   /** Requests this event loop served per second, measured every LOOP_SAMPLE_MS: those an inline task delays. */
   requestsPerSecond = 0;
+  /** Loop samples taken so far: a test waits for whole samples instead of guessing when the timer fires. */
+  samples = 0;
   private loopUtilization = 0;
   private sinceSampled = 0;
   /** Tasks past rule 1 placed since the last pool wait was measured: what that measurement stands for. */
@@ -130,6 +132,7 @@ export class Placement {
       this.requestsPerSecond = ((count - lastServed) * 1000) / Math.max(1, at - lastAt);
       lastServed = count;
       lastAt = at;
+      this.samples += 1;
     }, LOOP_SAMPLE_MS);
     this.timer.unref();
   }

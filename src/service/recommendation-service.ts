@@ -55,8 +55,8 @@ export interface ServiceDeps {
   broadcastInvalidation: (userId: number, sharedPending: boolean, lsn?: string) => Promise<void>;
   /** broadcastInvalidation for many users in one message; `sharedPending`: those of them whose Redis invalidation is owed. */
   broadcastInvalidations: (userIds: readonly number[], sharedPending: readonly number[], lsn?: string) => Promise<void>;
-  /** The model that ranks (MODEL) and its tables for a catalog snapshot. */
-  servedModel: Pick<ServedModel, 'tablesFor'>;
+  /** The model that ranks (MODEL) and its tables for a catalog snapshot; absent: the seed's formula. */
+  servedModel?: Pick<ServedModel, 'tablesFor'>;
 }
 
 export class RecommendationService {
@@ -337,7 +337,7 @@ export class RecommendationService {
     // The version before the task reads what is hidden: a hide after it makes the list be checked again.
     const checked = visibility.version;
     const task = scoringTask(signals, {
-      model: this.deps.servedModel.tablesFor(signals.catalog),
+      ...(this.deps.servedModel ? { model: this.deps.servedModel.tablesFor(signals.catalog) } : {}),
       pool: model.candidatePool,
       keep: CACHED_LIST_SIZE,
       nowMs: Date.now(),

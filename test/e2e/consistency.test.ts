@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.js';
-import { startServer, type RunningServer } from '../support/server.js';
+import { startServer, type Reply, type RunningServer } from '../support/server.js';
 import { emptyRedisDb } from '../support/redis.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -107,19 +107,41 @@ async function readAndWriteConcurrently(write: (writes: Write[]) => Promise<void
   expect(stale).toEqual([]);
 }
 
-it('drops cached lists when another writer inserts directly into PostgreSQL (NOTIFY)', async () => {
+/** The worker that answered (its index is in the generated X-Request-Id: `tag-index-counter`). */
+const workerOf = (r: Reply) => /^[0-9a-f]{8}-(\d+)-[0-9a-z]+$/.exec(String(r.headers['x-request-id']))?.[1];
+const lacks = (r: Reply, contentId: number) => !r.json.recommendations.some((x: { content_id: number }) => x.content_id === contentId);
+
+/** Fresh-connection GETs until every worker has answered `perWorker` times (bounded): the replies. */
+async function fromEveryWorker(path: string, perWorker: number): Promise<Reply[]> {
+  const replies: Reply[] = [];
+  const count = (w: string) => replies.filter((r) => workerOf(r) === w).length;
+  for (let i = 0; i < 400 && !(count('0') >= perWorker && count('1') >= perWorker); i++) {
+    const r = await server.get(path, true);
+    expect(r.status).toBe(200);
+    replies.push(r);
+  }
+  expect([count('0'), count('1')].every((n) => n >= perWorker)).toBe(true);
+  return replies;
+}
+
+it('drops cached lists when another writer inserts directly into PostgreSQL (NOTIFY), in every worker, for good', async () => {
   const userId = 9;
-  const before = await server.get(`/users/${userId}/recommendations?limit=3`);
-  const top = before.json.recommendations[0].content_id as number;
+  const path = `/users/${userId}/recommendations?limit=50`;
+  // Both workers hold the list in L1 (and Redis has it): the NOTIFY must reach each of them.
+  const warm = await fromEveryWorker(path, 1);
+  const top = warm[0]!.json.recommendations[0].content_id as number;
+  expect(warm.every((r) => !lacks(r, top))).toBe(true);
   await db.sql`INSERT INTO user_watch_history (user_id, content_id) VALUES (${userId}, ${top})`;
-  // NOTIFY is asynchronous: poll until every worker has dropped it (bounded), then it must stay dropped.
+  // NOTIFY is asynchronous: poll until a round of reads no longer has it (bounded)...
   let gone = false;
   for (let i = 0; i < 100 && !gone; i++) {
-    const checks = await Promise.all(
-      Array.from({ length: 6 }, () => server.get(`/users/${userId}/recommendations?limit=50`, true)),
-    );
-    gone = checks.every((c) => !c.json.recommendations.some((x: { content_id: number }) => x.content_id === top));
+    const checks = await Promise.all(Array.from({ length: 6 }, () => server.get(path, true)));
+    gone = checks.every((c) => lacks(c, top));
     if (!gone) await new Promise((r) => setTimeout(r, 50));
   }
   expect(gone).toBe(true);
+  // ...then it must stay dropped: every worker answers repeatedly, from L1 or Redis, and never has it back.
+  // (A worker that missed the NOTIFY would still hold the old list, yet a round could land on the other one.)
+  const after = await fromEveryWorker(path, 10);
+  expect(after.filter((r) => !lacks(r, top)).map((r) => `worker ${workerOf(r)} served ${top} again`)).toEqual([]);
 });

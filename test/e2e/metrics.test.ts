@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../support/db.js';
+import { createTestDatabase, holdReads } from '../support/db.js';
 import { dashboardExpressions, familyOf, loadDashboard, metricNames, parseScrape, type Scrape } from '../support/prometheus.js';
 import { startServer, type Reply, type RunningServer } from '../support/server.js';
 import { emptyRedisDb } from '../support/redis.js';
@@ -186,16 +186,7 @@ describe('GET /metrics', () => {
     const before = await scrape();
     // Hold every computation at its PostgreSQL read until all N requests have arrived: each worker that
     // received some computes once, the others join it.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const lockTaken = new Promise<void>((r) => (locked = r));
-    const lock = db.sql.begin(async (tx) => {
-      await tx`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`;
-      locked();
-      await held;
-    });
-    await lockTaken;
+    const hold = await holdReads(db.sql, 'users');
     const replies = Promise.all(Array.from({ length: N }, () => server.get('/users/6/recommendations?limit=2', true)));
     try {
       for (let i = 0; i < 200; i++) {
@@ -204,8 +195,7 @@ describe('GET /metrics', () => {
         await new Promise((r) => setTimeout(r, 25));
       }
     } finally {
-      release();
-      await lock;
+      await hold.release();
     }
     const answered = await replies;
     const after = await scrape();

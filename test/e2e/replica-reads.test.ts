@@ -7,7 +7,7 @@
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replicationAvailable, startReplicatedPostgres, type ReplicatedPostgres } from '../support/pg-replica.js';
+import { replicationAvailable, replicationSuite, startReplicatedPostgres, type ReplicatedPostgres } from '../support/pg-replica.js';
 import { startServer, type Reply, type RunningServer } from '../support/server.js';
 
 const APPLY_DELAY_MS = 500;
@@ -51,7 +51,7 @@ async function replicaCommits(): Promise<number> {
   }
 }
 
-describe.skipIf(!replicationAvailable())('read replicas', () => {
+describe.skipIf(!replicationAvailable())(replicationSuite('read replicas'), () => {
   beforeAll(async () => {
     pg = await startReplicatedPostgres({ replicas: 1, applyDelayMs: APPLY_DELAY_MS });
     urls = await pg.createDatabase('recs');

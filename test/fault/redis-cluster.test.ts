@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseNodes } from '../../src/data/redis.js';
 import { seed } from '../../src/data/seed.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { requestLoop, sleep, tally } from '../support/faults.js';
+import { requestLoop, sleep, tally, type Outcome } from '../support/faults.js';
 import { startRedisCluster, type RunningRedisCluster } from '../support/redis-cluster.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
@@ -57,30 +57,56 @@ it('keeps answering reads and writes while a master is killed, uses Redis again 
   const reads = requestLoop(server, 6, (i) => `/users/${(i % 20) + 1}/recommendations?limit=5`);
 
   // Writers: watch a user's current top title, then every read that starts after the 201 must lack it.
+  // Every read of theirs must succeed too: a failed one is recorded, not skipped.
   let writing = true;
   const writes: number[] = [];
   const violations: string[] = [];
+  const failedReads: string[] = [];
+  const read = async (user: number) => {
+    const r = await server.get(`/users/${user}/recommendations?limit=50`, true).catch((err: NodeJS.ErrnoException) => err.code ?? String(err));
+    if (typeof r === 'string' || r.status !== 200) failedReads.push(`user ${user}: ${typeof r === 'string' ? r : r.status}`);
+    return typeof r === 'string' || r.status !== 200 ? undefined : r;
+  };
   const writer = async (users: number[]) => {
     for (let n = 0; writing; n++) {
       const user = users[n % users.length]!;
-      const before = await server.get(`/users/${user}/recommendations?limit=50`, true).catch(() => undefined);
-      if (!before || before.status !== 200) continue;
+      const before = await read(user);
+      if (!before) continue;
       const top = ids(before)[0]!;
       const write = await server.post(`/users/${user}/watch-history`, { content_id: top }, true).catch(() => undefined);
       writes.push(write?.status ?? 0);
       if (write?.status !== 201) continue;
       for (let k = 0; k < 3; k++) {
-        const after = await server.get(`/users/${user}/recommendations?limit=50`, true).catch(() => undefined);
-        if (after?.status === 200 && ids(after).includes(top)) violations.push(`user ${user} got ${top} back after its 201`);
+        const after = await read(user);
+        if (after && ids(after).includes(top)) violations.push(`user ${user} got ${top} back after its 201`);
       }
     }
   };
   const writers = [writer(victimUsers), writer([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])];
 
   await sleep(1000);
-  const from = reads.outcomes.length;
-  const failover = await rc.killMaster(victim.port);
-  const during = reads.outcomes.length - from;
+  // The victim's slots have no live owner until the cluster has declared it failed (every node then
+  // refuses commands: CLUSTERDOWN) and 30 reads of its users sent after that have been answered: a read that
+  // waited for the promotion (retrying, queueing for the cluster) could never be one of them. Bounded at
+  // 12 s: a replica cut off from its master for over ~20 s (node timeout x 10 + the 10 s ping period)
+  // refuses to fail over at all.
+  const ofVictim = (o: Outcome) => victimUsers.includes(Number(/^\/users\/(\d+)\//.exec(o.path)?.[1]));
+  const witness = rc.client(rc.ports.find((p) => p !== victim.port && !victim.replicas.includes(p))!);
+  let downAt = Infinity;
+  let ownerless: Outcome[] = [];
+  const failover = await rc.killMaster(victim.port, {
+    whileOwnerless: async () => {
+      for (let i = 0; i < 200 && downAt === Infinity; i++) {
+        if (String(await witness.call('CLUSTER', 'INFO').catch(() => '')).includes('cluster_state:fail')) downAt = performance.now();
+        else await sleep(50);
+      }
+      const answered = () => reads.outcomes.filter((o) => o.at >= downAt && ofVictim(o));
+      for (let i = 0; i < 240 && answered().length < 30; i++) await sleep(50);
+      ownerless = answered();
+    },
+  });
+  witness.disconnect();
+  expect(downAt).toBeLessThan(Infinity);
   await sleep(2500);
   writing = false;
   await Promise.all(writers);
@@ -88,10 +114,18 @@ it('keeps answering reads and writes while a master is killed, uses Redis again 
   const counts = tally(outcomes);
   console.log(
     'redis cluster failover',
-    JSON.stringify({ ...failover, readsDuringFailover: during, reads: counts, writes: tally(writes.map((status) => ({ status }) as never)) }),
+    JSON.stringify({
+      ...failover,
+      victimReadsAnsweredWhileOwnerless: ownerless.length,
+      reads: counts,
+      writes: tally(writes.map((status) => ({ status }) as never)),
+    }),
   );
+  expect(ownerless.length, 'reads of the victim\'s users answered while its slots had no owner').toBeGreaterThanOrEqual(30);
+  expect(ownerless.filter((o) => o.status !== 200)).toEqual([]);
   expect(outcomes.length).toBeGreaterThan(200);
   expect(counts).toEqual({ 200: outcomes.length });
+  expect(failedReads).toEqual([]);
   expect(writes.length).toBeGreaterThan(5);
   expect(writes.every((status) => status === 201)).toBe(true);
   expect(violations).toEqual([]);

@@ -29,7 +29,13 @@ it('replaces a killed worker; clients lose at most the requests in flight on its
   await sleep(1000);
   const killedAt = performance.now();
   process.kill(victim!, 'SIGKILL');
-  await sleep(2500);
+  // Load goes on until the survivor has served 100 requests sent after the kill and the replacement
+  // listens (both counted, not timed: a loaded machine takes longer, and the test waits for it).
+  for (let i = 0; i < 600; i++) {
+    const served = loop.outcomes.filter((o) => o.status === 200 && o.at > killedAt).length;
+    if (served >= 100 && pids().length >= 3) break;
+    await sleep(50);
+  }
   const outcomes = await loop.stop();
   const counts = tally(outcomes);
   console.log('worker crash outcomes', JSON.stringify(counts));
@@ -40,7 +46,8 @@ it('replaces a killed worker; clients lose at most the requests in flight on its
   // Each client connection that sat on the dead worker can lose the one request it had in flight; a
   // client reconnecting while the kernel still routes to the dying socket may lose one more.
   expect(failed.length).toBeLessThanOrEqual(2 * CLIENTS);
-  for (const f of failed) expect(f.at).toBeGreaterThanOrEqual(killedAt - 50);
+  // Caused by the kill: every failure came back after it (however long before it the request was sent).
+  for (const f of failed) expect(f.end).toBeGreaterThanOrEqual(killedAt);
   expect(outcomes.filter((o) => o.status === 200 && o.at > killedAt).length).toBeGreaterThan(100);
 
   const now = pids();

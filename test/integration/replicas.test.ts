@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicaSet, type ReplicaCounters } from '../../src/data/replicas.js';
 import { parseLsn } from '../../src/data/write-lsns.js';
-import { replicationAvailable, startReplicatedPostgres, type ReplicatedPostgres } from '../support/pg-replica.js';
+import { replicationAvailable, replicationSuite, startReplicatedPostgres, type ReplicatedPostgres } from '../support/pg-replica.js';
 
 const APPLY_DELAY_MS = 500;
 let pg: ReplicatedPostgres;
@@ -27,7 +27,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
-describe.skipIf(!replicationAvailable())('ReplicaSet', () => {
+describe.skipIf(!replicationAvailable())(replicationSuite('ReplicaSet'), () => {
   beforeAll(async () => {
     pg = await startReplicatedPostgres({ replicas: 1, applyDelayMs: APPLY_DELAY_MS });
     urls = await pg.createDatabase('replica_set');

@@ -111,3 +111,26 @@ export async function eligibleTitles(sql: postgres.Sql, userId: number, genre?: 
     ORDER BY c.popularity_score DESC, c.id`;
   return rows.map((r) => ({ ...r, id: Number(r.id) }));
 }
+
+/**
+ * Holds every read of `table` behind an ACCESS EXCLUSIVE lock until `release()`: a computation that reads it
+ * stays in flight for exactly as long as a test needs, whatever the scheduling (no latency to race).
+ */
+export async function holdReads(sql: postgres.Sql, table: 'users'): Promise<{ release: () => Promise<void> }> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const lockTaken = new Promise<void>((r) => (locked = r));
+  const lock = sql.begin(async (tx) => {
+    await tx`LOCK TABLE ${tx(table)} IN ACCESS EXCLUSIVE MODE`;
+    locked();
+    await held;
+  });
+  await lockTaken;
+  return {
+    release: async () => {
+      release();
+      await lock;
+    },
+  };
+}

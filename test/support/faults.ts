@@ -108,7 +108,9 @@ function answers(port: number): Promise<boolean> {
 }
 
 export interface Outcome {
+  /** performance.now() when the request was sent, and when its answer (or error) came back. */
   at: number;
+  end?: number;
   path: string;
   status: number;
   json: any;
@@ -132,9 +134,10 @@ export function requestLoop(server: RunningServer, clients: number, nextPath: (i
       const at = performance.now();
       try {
         const r: Reply = await server.get(p, fresh);
-        outcomes.push({ at, path: p, status: r.status, json: r.json });
+        outcomes.push({ at, end: performance.now(), path: p, status: r.status, json: r.json });
       } catch (err) {
-        outcomes.push({ at, path: p, status: 0, json: undefined, error: (err as NodeJS.ErrnoException).code ?? String(err) });
+        const error = (err as NodeJS.ErrnoException).code ?? String(err);
+        outcomes.push({ at, end: performance.now(), path: p, status: 0, json: undefined, error });
         await new Promise((r) => setTimeout(r, 5));
       }
     }

@@ -60,6 +60,13 @@ export function replicationAvailable(): boolean {
   return existsSync(path.join(PG15_BIN, 'pg_basebackup'));
 }
 
+/** A suite's title, naming why it is skipped when replication is unavailable (a skip must be loud). */
+export function replicationSuite(name: string): string {
+  return replicationAvailable()
+    ? name
+    : `${name} (SKIPPED: ${path.join(PG15_BIN, 'pg_basebackup')} is missing; apt-get install postgresql-15, as .ci/run does)`;
+}
+
 export async function startReplicatedPostgres(opts: ReplicatedPostgresOptions = {}): Promise<ReplicatedPostgres> {
   const asRoot = process.getuid?.() === 0;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'recsvc-replicas-'));

@@ -37,9 +37,11 @@ export interface RunningRedisCluster {
   client(port: number): Redis;
   /**
    * SIGKILL a master (default: the first) and wait until one of its replicas is promoted and every live
-   * node says cluster_state:ok. `ms`: from the kill to that moment.
+   * node says cluster_state:ok. `ms`: from the kill to that moment. `whileOwnerless`: the replicas may not
+   * fail over (cluster-replica-no-failover) until it resolves, so its slots have no live owner for exactly
+   * as long as the test needs, however the machine schedules the nodes.
    */
-  killMaster(port?: number): Promise<{ killed: number; promoted: number; ms: number }>;
+  killMaster(port?: number, opts?: { whileOwnerless?: () => Promise<void> }): Promise<{ killed: number; promoted: number; ms: number }>;
   /** Stops every node (SIGKILL: nothing to keep) and removes the directory. */
   stop(): Promise<void>;
   /** What the nodes printed, for failure messages. */
@@ -167,16 +169,26 @@ export async function startRedisCluster(opts: { nodes?: number; replicas?: numbe
       redis.on('error', () => {});
       return redis;
     },
-    async killMaster(port) {
+    async killMaster(port, opts = {}) {
       const before = await masters();
       const victim = port === undefined ? before[0] : before.find((m) => m.port === port);
       if (!victim) throw new Error(`${port} is not a master`);
+      const noFailover = (value: 'yes' | 'no') =>
+        Promise.all(victim.replicas.map((p) => command(p, ['CONFIG', 'SET', 'cluster-replica-no-failover', value])));
+      if (opts.whileOwnerless) await noFailover('yes');
       const child = children.get(victim.port)!;
       const started = Date.now();
       await new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       });
+      if (opts.whileOwnerless) {
+        try {
+          await opts.whileOwnerless();
+        } finally {
+          await noFailover('no');
+        }
+      }
       let promoted = 0;
       await until(
         async () => {

@@ -37,6 +37,40 @@ const taskOn = (catalog = small, pool = 100): ScoringTask =>
   scoringTask({ userId: 1, catalog, recent: [1, 2], watched: [1, 2], dismissed: [], audience: { tier: 0, country: null } }, { pool, keep: 50, nowMs: NOW, noise: false });
 const idlePool: Pick<ScoringPool, 'queued'> = { queued: () => 0 };
 
+/**
+ * A running request count that grows at `perSecond` of the clock, not per timer tick: the rate a Placement
+ * measures from it is exact however late this loop's timers fire on a loaded machine.
+ */
+function servedByClock() {
+  let base = 0;
+  let since = performance.now();
+  let perSecond = 0;
+  const count = () => base + ((performance.now() - since) * perSecond) / 1000;
+  return {
+    count,
+    rate(next: number) {
+      base = count();
+      since = performance.now();
+      perSecond = next;
+    },
+  };
+}
+
+/**
+ * The measured rate is the served one: within 5 %, the room for the loop being preempted between the
+ * sampler's two clock reads (its count, then the time), which a loaded machine may do for a few ms.
+ */
+function expectRate(placement: PlacementModule.Placement, perSecond: number): void {
+  expect(placement.requestsPerSecond).toBeGreaterThan(perSecond * 0.95);
+  expect(placement.requestsPerSecond).toBeLessThan(perSecond * 1.05);
+}
+
+/** Until the placement has taken `n` more loop samples (the first may straddle what came before). */
+async function sampled(placement: PlacementModule.Placement, n: number): Promise<void> {
+  const from = placement.samples;
+  while (placement.samples < from + n) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 describe('the simulated remote-model wait', () => {
   let pool: ScoringPool;
   beforeAll(() => {
@@ -229,18 +263,15 @@ describe('placement (adaptive)', () => {
     // The whole catalog (50k candidates) at 60 ns: 3 ms inline. The pool: 1 ms away ±1 ms, and its threads
     // 40 % slower than this loop: 1 + 2 + 1.2 = 4.2 ms more than scoring here, where, serving nothing
     // else, the task delays no one.
-    let served = 0;
+    const served = servedByClock();
     const costs = { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000, poolWaitDevNs: 1_000_000, threadNsPerCandidate: 84 };
-    const placement = new Placement('adaptive', idlePool, costs, undefined, () => served);
+    const placement = new Placement('adaptive', idlePool, costs, undefined, served.count);
     expect(placement.choose(taskOn(large, 0))).toBe('inline');
     // 2,000 requests a second on this loop: scoring inline would hold ~6 of them 1.5 ms each on average.
-    const started = performance.now();
-    const hits = setInterval(() => (served += 20), 10);
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    clearInterval(hits);
-    expect(placement.requestsPerSecond).toBeGreaterThan(1_000);
-    expect(placement.requestsPerSecond).toBeLessThan(3_000);
-    expect(performance.now() - started).toBeGreaterThan(600);
+    // The count follows the clock, so the rate measured is 2,000/s however late the sampling timer fires.
+    served.rate(2_000);
+    await sampled(placement, 2);
+    expectRate(placement, 2_000);
     expect(placement.choose(taskOn(large, 0))).toBe('pool');
     // The 10k-candidate task (0.6 ms) delays them too little: it stays inline.
     expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
@@ -252,25 +283,36 @@ describe('placement (adaptive)', () => {
     // loop). At 2,000 requests a second an idle loop delays them 0.36 ms in all: inline. Busy 80 % of the
     // time, the same work holds them five times as long (1.8 ms): the pool. A loop as busy serving 50 a
     // second delays them little (0.05 ms): inline, busy or not.
-    let served = 0;
+    const served = servedByClock();
     const costs = { nsPerCandidate: 60, handoffNs: 150_000, poolWaitNs: 1_000_000, poolWaitDevNs: 0, threadNsPerCandidate: 60 };
-    const placement = new Placement('adaptive', idlePool, costs, undefined, () => served);
-    const phase = async (perTick: number, spinMs: number): Promise<void> => {
-      const ticks = setInterval(() => {
-        const until = performance.now() + spinMs;
-        while (performance.now() < until); // this loop busy spinMs of every 10 ms
-        served += perTick;
-      }, 10);
-      await new Promise((resolve) => setTimeout(resolve, 700)); // two samples of 250 ms inside the phase
-      clearInterval(ticks);
+    const placement = new Placement('adaptive', idlePool, costs, undefined, served.count);
+    // The request rate follows the clock (exact whatever the scheduling). The loop's busy share is real
+    // (event-loop utilization): the busy phase spins 40 ms of every ~42, so a loaded machine that stretches
+    // the 2 ms gaps still leaves it far over the ~64 % at which this task goes to the pool; the last phase
+    // spins 8 ms of every ~10, and a loaded machine only makes it idler (more inline still).
+    const phase = async (perSecond: number, spinMs: number, gapMs: number): Promise<void> => {
+      served.rate(perSecond);
+      const from = placement.samples;
+      let spinning = true;
+      const spin = (async () => {
+        while (spinning) {
+          const until = performance.now() + spinMs;
+          while (performance.now() < until); // this loop busy spinMs, then idle gapMs
+          await new Promise((resolve) => setTimeout(resolve, gapMs));
+        }
+      })();
+      // Two whole samples inside the phase: the first may straddle the phase before.
+      while (placement.samples < from + 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      spinning = false;
+      await spin;
     };
-    await phase(20, 0);
-    expect(placement.requestsPerSecond).toBeGreaterThan(1_000);
+    await phase(2_000, 0, 10);
+    expectRate(placement, 2_000);
     expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
-    await phase(20, 8);
-    expect(placement.requestsPerSecond).toBeGreaterThan(1_000);
+    await phase(2_000, 40, 2);
+    expectRate(placement, 2_000);
     expect(placement.choose(taskOn(large, 10_000))).toBe('pool');
-    await phase(0.5, 8);
+    await phase(50, 8, 2);
     expect(placement.choose(taskOn(large, 10_000))).toBe('inline');
     placement.close();
   });
