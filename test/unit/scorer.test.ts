@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogSnapshot } from '../../src/domain/catalog-columns.js';
 import type { ModelError as ModelErrorClass } from '../../src/domain/errors.js';
 import type { ScoringTask } from '../../src/domain/types.js';
-import { rankCatalog, scoringTask } from '../../src/recommenders/heuristic.js';
+import { scoringTask } from '../../src/recommenders/heuristic.js';
+import { rankTask } from '../../src/recommenders/ranking.js';
 import type * as PlacementModule from '../../src/scoring-worker/placement.js';
 import type { ScoringPool, createScoringPool as CreateScoringPool } from '../../src/scoring-worker/pool.js';
 import type { createScorer as CreateScorer } from '../../src/scoring-worker/scorer.js';
@@ -86,7 +87,8 @@ describe('the simulated remote-model wait', () => {
     // Every call is inside its model wait now; the pool has nothing: a wait takes no slot or queue place.
     expect(pool.stats()).toMatchObject({ inFlight: 0, queueSize: 0 });
     const results = await Promise.all(calls);
-    const expected = rankCatalog(taskOn());
+    // The scorer runs the ranking step every model goes through (the seed's formula here, with its reasons).
+    const expected = rankTask(taskOn());
     for (const r of results) expect(r).toEqual(expected);
     placement.close();
   });
