@@ -249,6 +249,9 @@ async function main() {
     if (selected.has('model')) {
       await model(undefined);
       await model(redis);
+      // The seed's formula beside the default model, same run: what the learned model costs a miss.
+      await model(undefined, 'heuristic');
+      await model(redis, 'heuristic');
     }
 
     if (selected.has('coalesce')) {
@@ -328,11 +331,13 @@ async function cold() {
  * connections; without Redis (every request pays the model), and with the bench's Redis as production runs
  * (every miss also reads and writes Redis; flushed before each row, so only a wrapped range finds hits).
  */
-async function model(redis) {
-  const name = redis ? 'model-redis' : 'model';
-  const env = { L1_MAX_ENTRIES: '0', ...(redis ? { REDIS_URL: redis.url } : {}) };
+async function model(redis, modelName) {
+  const name = `${redis ? 'model-redis' : 'model'}${modelName ? `-${modelName}` : ''}`;
+  const env = { L1_MAX_ENTRIES: '0', ...(redis ? { REDIS_URL: redis.url } : {}), ...(modelName ? { MODEL: modelName } : {}) };
   await service(name, env, async (svc) => {
-    for (const [i, connections] of [256, 1024].entries()) {
+    const servedKey = [...(await scrape(svc.url)).keys()].find((k) => k.startsWith('model_served{'));
+    const served = servedKey ? /serves="([^"]*)"/.exec(servedKey)?.[1] : undefined;
+    for (const [i, connections] of (modelName ? [256] : [256, 1024]).entries()) {
       await load({ url: svc.url, connections, duration: WARMUP, requests: distinctUsers(at(RANGE.warm), 50_000) });
       const before = await settled(svc.url);
       if (redis) await redis.flush();
@@ -351,10 +356,11 @@ async function model(redis) {
         ? `; Redis lookups ${fmt(delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'hit' }))} hits, ` +
           `${fmt(delta(before, after, 'cache_lookups_total', { tier: 'redis', result: 'miss' }))} misses; redis-server ${cores(redisCpu?.cores)} cores`
         : '';
+      const which = `MODEL=${modelName ?? 'auto (default)'}${served ? `, serves ${served}` : ''}`;
       row(
         redis
-          ? 'model + Redis (30-50 ms, 1.5 % failures; L1 off, REDIS_URL set, 50k distinct users)'
-          : 'model (30-50 ms, 1.5 % failures; L1 off, no Redis, 50k distinct users)',
+          ? `model + Redis (${which}; 30-50 ms, 1.5 % failures; L1 off, REDIS_URL set, 50k distinct users)`
+          : `model (${which}; 30-50 ms, 1.5 % failures; L1 off, no Redis, 50k distinct users)`,
         connections,
         r,
         {

@@ -83,7 +83,28 @@ export async function startService({ databaseUrl, workers, env = {}, execArgv = 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  await trainedModel(url, env.MODEL ?? 'auto', proc);
   return { ...proc, url, port, pid: proc.child.pid };
+}
+
+/**
+ * A learned MODEL trains in the background on a fresh bench database (once: the model is stored, and later
+ * services load it): measuring before it is in would time the seed's formula beside a training run.
+ */
+async function trainedModel(url, model, proc) {
+  if (model === 'heuristic' || model === 'popularity') return;
+  const deadline = Date.now() + 30 * 60_000;
+  let said = false;
+  for (;;) {
+    const r = await get(`${url}/metrics`).catch(() => undefined);
+    const versions = [...(r?.text ?? '').matchAll(/^model_version\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
+    if (versions.length > 0 && versions.every((v) => v > 0)) return;
+    if (proc.child.exitCode !== null) throw new Error(`service exited while training:\n${proc.output().slice(-4000)}`);
+    if (Date.now() > deadline) throw new Error('no trained model after 30 minutes');
+    if (!said) process.stderr.write(`  waiting for MODEL=${model} to be trained (first run on this database only)\n`);
+    said = true;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
 }
 
 /** Every worker listens once the primary says ready; /metrics shows one process series per worker. */
