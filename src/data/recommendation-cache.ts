@@ -16,8 +16,9 @@
 import { LRUCache } from 'lru-cache';
 import { replicasFor, type RedisClient } from './redis.js';
 import { HIT_BODIES_PER_LIST, HIT_BODY_ITEMS_PER_LIST } from '../domain/constants.js';
-import { itemsJson } from '../domain/recommendation-json.js';
-import type { RecommendationList } from '../domain/types.js';
+import { EXPLANATION_KINDS } from '../domain/model-tables.js';
+import { explanationsJson, itemsJson } from '../domain/recommendation-json.js';
+import type { Explanation, RecommendationList } from '../domain/types.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface CacheOptions {
@@ -209,7 +210,8 @@ export class RecommendationCache {
     if (this.pendingShared.has(userId)) return;
     // The StoredList shape, from the items' cached JSON fragments (the response uses the same ones).
     const audience = `[${list.audience.tier},${JSON.stringify(list.audience.country)}]`;
-    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","a":${audience},"i":${itemsJson(list)}}`;
+    const explained = list.explanations?.length === list.items.length ? `,"x":${explanationsJson(list.explanations)}` : '';
+    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","a":${audience},"i":${itemsJson(list)}${explained}}`;
     const ttlMs = Math.max(1, Math.round(keepMs));
     const write =
       genre === undefined
@@ -465,7 +467,20 @@ type Pipelined = ReturnType<RedisClient['pipeline']> & {
 
 function fromStored(stored: StoredList): RecommendationList {
   // checked 0: its titles are checked against this process's visibility before it is served.
-  return { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e, audience: { tier: stored.a[0], country: stored.a[1] }, checked: 0 };
+  const list: RecommendationList = { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e, audience: { tier: stored.a[0], country: stored.a[1] }, checked: 0 };
+  if (wellFormed(stored.x, stored.i.length)) list.explanations = stored.x;
+  return list;
+}
+
+const KINDS = new Set<string>(EXPLANATION_KINDS);
+
+/** Explanations read back as the wire writes them unescaped: known kinds, integer ids, one per item. */
+function wellFormed(x: Explanation[] | undefined, items: number): x is Explanation[] {
+  return (
+    Array.isArray(x) &&
+    x.length === items &&
+    x.every((e) => KINDS.has(e?.kind) && (e.because === undefined || (Array.isArray(e.because) && e.because.every(Number.isSafeInteger))))
+  );
 }
 
 /** Redis value: short keys, the list as computed. */
@@ -479,6 +494,8 @@ interface StoredList {
   /** audience: tier index, country */
   a: [number, string | null];
   i: RecommendationList['items'];
+  /** explanations, parallel to i (absent: stored before lists carried them) */
+  x?: Explanation[];
 }
 
 /**
