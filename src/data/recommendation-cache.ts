@@ -511,7 +511,8 @@ interface StoredList {
  * Text is counted at one byte a character (Latin-1, as the seed's titles; other text takes two).
  * Measured at 50 items of seed titles: list 7.0–11.6 KB, fragments 11.8 KB, bodies of limits 10 and 50
  * 7.0 KB, so 26–30 KB held; estimated ~32 KB. The previous estimate (12 KB) left the fragments and bodies
- * out: an L1 "full" at L1_MAX_BYTES held 2.1× that on the heap.
+ * out: an L1 "full" at L1_MAX_BYTES held 2.1× that on the heap. A list's explanations (50 of them: 5.1 KB as
+ * computed, 6.4 KB as parsed from Redis; node --expose-gc, 10k lists) are counted on top.
  */
 export function estimateBytes(list: RecommendationList): number {
   const n = list.items.length;
@@ -519,5 +520,7 @@ export function estimateBytes(list: RecommendationList): number {
   for (const item of list.items) text += item.title.length + item.genre.length;
   const bodyItems = Math.min(HIT_BODY_ITEMS_PER_LIST, HIT_BODIES_PER_LIST * n);
   const bodies = n > 0 ? HIT_BODIES_PER_LIST * 256 + bodyItems * 100 + Math.ceil((text * bodyItems) / n) : 0;
-  return 512 + list.generatedAt.length + n * (200 + 240) + 2 * text + bodies;
+  // Explanations: ~100 B an item as computed, ~130 B parsed from Redis (an object and its `because` array).
+  const explained = list.explanations ? list.explanations.length * 130 : 0;
+  return 512 + list.generatedAt.length + n * (200 + 240) + 2 * text + bodies + explained;
 }

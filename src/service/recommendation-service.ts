@@ -167,13 +167,14 @@ export class RecommendationService {
     const { visibility } = this.deps;
     const version = visibility.version;
     const keep = list.items.map((item) => visibility.allows(item.content_id, list.audience));
-    if (!keep.includes(false)) {
+    const explanations = list.explanations && withoutHidden(list.explanations, visibility);
+    if (!keep.includes(false) && explanations === list.explanations) {
       list.checked = version;
       return list;
     }
     const items = list.items.filter((_, i) => keep[i]);
     const next: RecommendationList = { ...list, items, checked: version };
-    if (list.explanations) next.explanations = list.explanations.filter((_, i) => keep[i]);
+    if (explanations) next.explanations = explanations.filter((_, i) => keep[i]);
     this.deps.cache.replaceLocal(userId, genre, list, next);
     return next;
   }
@@ -355,7 +356,7 @@ export class RecommendationService {
       const freshUntil = now + this.deps.cache.freshnessMs(source);
       return {
         items: toRecommendations(ranking, signals.catalog),
-        explanations: explanationsOf(ranking, signals.catalog, source),
+        explanations: explanationsOf(ranking, signals.catalog, source, visibility),
         source,
         generatedAt: new Date(now).toISOString(),
         freshUntil,
@@ -386,14 +387,29 @@ export function explains(list: RecommendationList): boolean {
   return list.explanations !== undefined || list.source === 'popularity_fallback';
 }
 
-/** A ranking's reasons as the API names them, with content ids; every item of a fallback list is `fallback`. */
-function explanationsOf(ranking: Ranking, catalog: CatalogSnapshot, source: RecommendationSource): Explanation[] {
+/**
+ * A ranking's reasons as the API names them, with content ids; every item of a fallback list is `fallback`.
+ * A hidden title is never shown, not even as a reason: `because` leaves it out.
+ */
+function explanationsOf(ranking: Ranking, catalog: CatalogSnapshot, source: RecommendationSource, visibility: Visibility): Explanation[] {
   return ranking.positions.map((_, i) => {
     if (source === 'popularity_fallback') return { kind: 'fallback' };
     const kind = EXPLANATION_KINDS[ranking.reasons?.[i] ?? REASON.popular]!;
-    const because = ranking.because?.[i];
-    return because && because.length > 0 ? { kind, because: because.map((p) => catalog.ids[p]!) } : { kind };
+    const because = ranking.because?.[i]?.map((p) => catalog.ids[p]!).filter((id) => visibility.allows(id));
+    return because && because.length > 0 ? { kind, because } : { kind };
   });
+}
+
+/** Explanations without the titles hidden since they were given (the same array when none was). */
+function withoutHidden(explanations: Explanation[], visibility: Visibility): Explanation[] {
+  let out: Explanation[] | undefined;
+  explanations.forEach((e, i) => {
+    if (!e.because?.some((id) => !visibility.allows(id))) return;
+    out ??= [...explanations];
+    const because = e.because.filter((id) => visibility.allows(id));
+    out[i] = because.length > 0 ? { kind: e.kind, because } : { kind: e.kind };
+  });
+  return out ?? explanations;
 }
 
 function newest(a: RecommendationList | undefined, b: RecommendationList | undefined): RecommendationList | undefined {

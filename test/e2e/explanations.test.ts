@@ -28,11 +28,20 @@ interface Item {
 }
 
 /** The user's most recent watch events (newest first, the seed formula's window of 50), with genres. */
-async function recentEvents(db: TestDatabase, userId: number): Promise<{ id: number; genre: string }[]> {
-  const rows = await db.sql<{ id: string; genre: string }[]>`
-    SELECT w.content_id::text AS id, c.genre FROM user_watch_history w JOIN content c ON c.id = w.content_id
+async function recentEvents(db: TestDatabase, userId: number): Promise<{ id: number; genre: string; hidden: boolean }[]> {
+  const rows = await db.sql<{ id: string; genre: string; hidden: boolean }[]>`
+    SELECT w.content_id::text AS id, c.genre, c.hidden FROM user_watch_history w JOIN content c ON c.id = w.content_id
     WHERE w.user_id = ${userId} ORDER BY w.watched_at DESC, w.id DESC LIMIT 50`;
-  return rows.map((r) => ({ id: Number(r.id), genre: r.genre }));
+  return rows.map((r) => ({ id: Number(r.id), genre: r.genre, hidden: r.hidden }));
+}
+
+/**
+ * The seed formula's reasons for an item of `genre`: the newest three distinct titles of that genre in the
+ * window, less the hidden ones (a hidden title is never shown, not even as a reason).
+ */
+function genreReasons(recent: { id: number; genre: string; hidden: boolean }[], genre: string): number[] {
+  const newest = [...new Set(recent.filter((e) => e.genre === genre).map((e) => e.id))].slice(0, 3);
+  return newest.filter((id) => !recent.find((e) => e.id === id)!.hidden);
 }
 
 async function watchedBy(db: TestDatabase, userId: number): Promise<Set<number>> {
@@ -165,8 +174,9 @@ describe('MODEL=heuristic, with Redis: one server with L1, one reading every lis
     expectWellFormed(r.json.recommendations);
     const kinds = new Set<string>();
     for (const item of r.json.recommendations as Item[]) {
-      const because = [...new Set(recent.filter((e) => e.genre === item.genre).map((e) => e.id))].slice(0, 3);
-      const expected = because.length > 0 ? { kind: 'popular_in_genre', because } : { kind: 'popular' };
+      const newest = recent.filter((e) => e.genre === item.genre);
+      const because = genreReasons(recent, item.genre);
+      const expected = newest.length === 0 ? { kind: 'popular' } : because.length > 0 ? { kind: 'popular_in_genre', because } : { kind: 'popular_in_genre' };
       expect(item.explanation, `content ${item.content_id} (${item.genre})`).toEqual(expected);
       kinds.add(item.explanation!.kind);
     }
@@ -184,10 +194,10 @@ describe('MODEL=heuristic, with Redis: one server with L1, one reading every lis
     const byGenre = await server.get(`/users/6/recommendations?genre=${genre}&limit=5&explain=true`);
     expect(byGenre.status).toBe(200);
     expect(byGenre.json.recommendations.length).toBeGreaterThan(0);
-    const because = [...new Set(recent.filter((e) => e.genre === genre).map((e) => e.id))].slice(0, 3);
+    const because = genreReasons(recent, genre);
     for (const item of byGenre.json.recommendations as Item[]) {
       expect(item.genre).toBe(genre);
-      expect(item.explanation).toEqual({ kind: 'popular_in_genre', because });
+      expect(item.explanation).toEqual(because.length > 0 ? { kind: 'popular_in_genre', because } : { kind: 'popular_in_genre' });
     }
   });
 
@@ -239,18 +249,33 @@ describe('MODEL=heuristic, with Redis: one server with L1, one reading every lis
     expect(r.text).not.toContain('explanation');
   });
 
-  it('keeps each explanation with its item when a hide shrinks a cached list', async () => {
+  it('keeps each explanation with its item when a hide shrinks a cached list, and names no hidden title', async () => {
     const userId = 11;
     const before = await server.get(`/users/${userId}/recommendations?limit=50&explain=true`);
     const items = before.json.recommendations as Item[];
-    // Hide an early title whose neighbours are explained differently, so a shift would show.
+    // Hide an early title whose neighbours are explained differently, so a shift would show...
     const at = items.findIndex((item, i) => i > 0 && i < items.length - 1 && JSON.stringify(items[i + 1]!.explanation) !== JSON.stringify(item.explanation));
     expect(at).toBeGreaterThan(0);
     const hidden = items[at]!.content_id;
+    // ...and a title the user watched that explains other items.
+    const reason = items.find((i) => i.content_id !== hidden && i.explanation!.because)!.explanation!.because![0]!;
     expect((await server.request('DELETE', `/content/${hidden}`)).status).toBe(204);
+    expect((await server.request('DELETE', `/content/${reason}`)).status).toBe(204);
+    const expected = items
+      .filter((i) => i.content_id !== hidden)
+      .map(({ explanation, ...item }) => {
+        const because = explanation!.because?.filter((id) => id !== reason) ?? [];
+        return { ...item, explanation: because.length > 0 ? { kind: explanation!.kind, because } : { kind: explanation!.kind } };
+      });
     const after = await server.get(`/users/${userId}/recommendations?limit=50&explain=true`);
     expect(after.json.metadata.cache_hit).toBe(true); // the cached list, checked again: not a new one
-    expect(after.json.recommendations).toEqual(items.filter((i) => i.content_id !== hidden));
+    expect(after.json.recommendations).toEqual(expected);
+    // A list computed after the hide leaves it out of its reasons too.
+    const genre = items.find((i) => i.explanation!.because?.includes(reason))!.genre;
+    const fresh = await server.get(`/users/${userId}/recommendations?genre=${genre}&explain=true`);
+    expect(fresh.json.metadata.cache_hit).toBe(false);
+    expect(fresh.json.recommendations.length).toBeGreaterThan(0);
+    for (const item of fresh.json.recommendations as Item[]) expect(item.explanation!.because ?? []).not.toContain(reason);
   });
 });
 
