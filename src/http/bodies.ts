@@ -35,14 +35,7 @@ function envelope(userId: number, list: RecommendationList, items: string, n: nu
  * before lists did, served as it is when it cannot be computed again) says what its source tells for sure:
  * every item of a fallback list is `fallback`; a model list's items read `popular`.
  */
-export function explainedRecommendationsBody(
-  userId: number,
-  list: RecommendationList,
-  limit: number,
-  cacheHit: boolean,
-  stale = false,
-  offset = 0,
-): string {
+export const explainedRecommendationsBody: BodyOf = (userId, list, limit, cacheHit, stale = false, offset = 0) => {
   const end = Math.min(offset + limit, list.items.length);
   const parts = fragmentsOf(list, end);
   const unknown: Explanation = { kind: list.source === 'popularity_fallback' ? 'fallback' : 'popular' };
@@ -52,7 +45,10 @@ export function explainedRecommendationsBody(
     items.push(`${parts[i]!.slice(0, -1)},"explanation":${explanationJson(list.explanations?.[i] ?? unknown)}}`);
   }
   return envelope(userId, list, items.join(','), items.length, cacheHit, stale);
-}
+};
+
+/** A recommendations response body: `limit` items of `list` from `offset`, with the metadata. */
+type BodyOf = (userId: number, list: RecommendationList, limit: number, cacheHit: boolean, stale?: boolean, offset?: number) => string;
 
 export function recommendationsBody(
   userId: number,
