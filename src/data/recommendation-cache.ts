@@ -16,8 +16,9 @@
 import { LRUCache } from 'lru-cache';
 import { replicasFor, type RedisClient } from './redis.js';
 import { HIT_BODIES_PER_LIST, HIT_BODY_ITEMS_PER_LIST } from '../domain/constants.js';
-import { itemsJson } from '../domain/recommendation-json.js';
-import type { RecommendationList } from '../domain/types.js';
+import { EXPLANATION_KINDS } from '../domain/model-tables.js';
+import { explanationsJson, itemsJson } from '../domain/recommendation-json.js';
+import type { Explanation, RecommendationList } from '../domain/types.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface CacheOptions {
@@ -209,7 +210,8 @@ export class RecommendationCache {
     if (this.pendingShared.has(userId)) return;
     // The StoredList shape, from the items' cached JSON fragments (the response uses the same ones).
     const audience = `[${list.audience.tier},${JSON.stringify(list.audience.country)}]`;
-    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","a":${audience},"i":${itemsJson(list)}}`;
+    const explained = list.explanations?.length === list.items.length ? `,"x":${explanationsJson(list.explanations)}` : '';
+    const stored = `{"v":"${this.dataset}","e":${list.freshUntil},"s":"${list.source}","g":"${list.generatedAt}","a":${audience},"i":${itemsJson(list)}${explained}}`;
     const ttlMs = Math.max(1, Math.round(keepMs));
     const write =
       genre === undefined
@@ -465,7 +467,20 @@ type Pipelined = ReturnType<RedisClient['pipeline']> & {
 
 function fromStored(stored: StoredList): RecommendationList {
   // checked 0: its titles are checked against this process's visibility before it is served.
-  return { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e, audience: { tier: stored.a[0], country: stored.a[1] }, checked: 0 };
+  const list: RecommendationList = { items: stored.i, source: stored.s, generatedAt: stored.g, freshUntil: stored.e, audience: { tier: stored.a[0], country: stored.a[1] }, checked: 0 };
+  if (wellFormed(stored.x, stored.i.length)) list.explanations = stored.x;
+  return list;
+}
+
+const KINDS = new Set<string>(EXPLANATION_KINDS);
+
+/** Explanations read back as the wire writes them unescaped: known kinds, integer ids, one per item. */
+function wellFormed(x: Explanation[] | undefined, items: number): x is Explanation[] {
+  return (
+    Array.isArray(x) &&
+    x.length === items &&
+    x.every((e) => KINDS.has(e?.kind) && (e.because === undefined || (Array.isArray(e.because) && e.because.every(Number.isSafeInteger))))
+  );
 }
 
 /** Redis value: short keys, the list as computed. */
@@ -479,6 +494,8 @@ interface StoredList {
   /** audience: tier index, country */
   a: [number, string | null];
   i: RecommendationList['items'];
+  /** explanations, parallel to i (absent: stored before lists carried them) */
+  x?: Explanation[];
 }
 
 /**
@@ -494,7 +511,8 @@ interface StoredList {
  * Text is counted at one byte a character (Latin-1, as the seed's titles; other text takes two).
  * Measured at 50 items of seed titles: list 7.0–11.6 KB, fragments 11.8 KB, bodies of limits 10 and 50
  * 7.0 KB, so 26–30 KB held; estimated ~32 KB. The previous estimate (12 KB) left the fragments and bodies
- * out: an L1 "full" at L1_MAX_BYTES held 2.1× that on the heap.
+ * out: an L1 "full" at L1_MAX_BYTES held 2.1× that on the heap. A list's explanations (50 of them: 5.1 KB as
+ * computed, 6.4 KB as parsed from Redis; node --expose-gc, 10k lists) are counted on top.
  */
 export function estimateBytes(list: RecommendationList): number {
   const n = list.items.length;
@@ -502,5 +520,7 @@ export function estimateBytes(list: RecommendationList): number {
   for (const item of list.items) text += item.title.length + item.genre.length;
   const bodyItems = Math.min(HIT_BODY_ITEMS_PER_LIST, HIT_BODIES_PER_LIST * n);
   const bodies = n > 0 ? HIT_BODIES_PER_LIST * 256 + bodyItems * 100 + Math.ceil((text * bodyItems) / n) : 0;
-  return 512 + list.generatedAt.length + n * (200 + 240) + 2 * text + bodies;
+  // Explanations: ~100 B an item as computed, ~130 B parsed from Redis (an object and its `because` array).
+  const explained = list.explanations ? list.explanations.length * 130 : 0;
+  return 512 + list.generatedAt.length + n * (200 + 240) + 2 * text + bodies + explained;
 }

@@ -1,10 +1,11 @@
 /**
  * JSON of a list's items, built once per list and per item: the response bodies (http/bodies.ts) and the
- * Redis value (data/recommendation-cache.ts) are concatenations of these fragments. A title's fragment
+ * Redis value (data/recommendation-cache.ts) are concatenations of these fragments; so are their items'
+ * explanations (`?explain=true`), built when asked for. A title's fragment
  * up to its score is the same in every list that recommends it, so it is kept per title (bounded by the
  * catalog) and a miss never runs JSON.stringify over its items.
  */
-import type { Recommendation, RecommendationList } from './types.js';
+import type { Explanation, Recommendation, RecommendationList } from './types.js';
 
 /** `{"content_id":…,"title":…,"genre":…,"popularity_score":…,"score":` of a title, with what it was built from. */
 interface Prefix {
@@ -51,4 +52,15 @@ export function fragmentsOf(list: RecommendationList, n: number): string[] {
 /** `[…]` of every item of the list. */
 export function itemsJson(list: RecommendationList): string {
   return `[${fragmentsOf(list, list.items.length).join(',')}]`;
+}
+
+/** `{"kind":…,"because":[…]}` of one explanation, `because` left out when empty: the API's shape and Redis's. */
+export function explanationJson(e: Explanation): string {
+  // Kinds are fixed words and ids integers (a Redis value is checked when read): nothing to escape.
+  return e.because !== undefined && e.because.length > 0 ? `{"kind":"${e.kind}","because":[${e.because.join(',')}]}` : `{"kind":"${e.kind}"}`;
+}
+
+/** `[…]` of explanations, parallel to a list's items. */
+export function explanationsJson(explanations: readonly Explanation[]): string {
+  return `[${explanations.map(explanationJson).join(',')}]`;
 }

@@ -5,6 +5,7 @@
 import { Type } from 'typebox';
 import { SUBSCRIPTION_TIERS } from './constants.js';
 import { ERROR_STATUS } from './errors.js';
+import { EXPLANATION_KINDS } from './model-tables.js';
 
 const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339' });
 const Id = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
@@ -17,9 +18,23 @@ export const RecommendationSchema = Type.Object({
   score: Type.Number(),
 });
 
+/** `?explain=true`: why an item is there; `because` names the user's own titles behind it, best first. */
+export const ExplanationSchema = Type.Object({
+  kind: Type.Union(EXPLANATION_KINDS.map((kind) => Type.Literal(kind))),
+  because: Type.Optional(
+    Type.Array(Id, { minItems: 1, maxItems: 3, description: "content ids from the user's watch history; absent where none applies" }),
+  ),
+});
+
+/** An item of a user's recommendations: with `explanation` exactly when `explain=true` was asked. */
+export const RankedRecommendationSchema = Type.Object({
+  ...RecommendationSchema.properties,
+  explanation: Type.Optional(ExplanationSchema),
+});
+
 export const RecommendationsResponseSchema = Type.Object({
   user_id: Id,
-  recommendations: Type.Array(RecommendationSchema, { maxItems: 50 }),
+  recommendations: Type.Array(RankedRecommendationSchema, { maxItems: 50 }),
   metadata: Type.Object({
     cache_hit: Type.Boolean(),
     generated_at: Timestamp,

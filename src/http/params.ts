@@ -30,6 +30,8 @@ export const OffsetSchema = Type.Integer({ minimum: 0, maximum: LIMIT_MAX - 1, d
 export const ContentLimitSchema = Type.Integer({ minimum: 1, maximum: CONTENT_LIMIT_MAX, default: LIMIT_DEFAULT });
 export const ContentOffsetSchema = Type.Integer({ minimum: 0, maximum: CONTENT_OFFSET_MAX, default: 0 });
 export const SimilarLimitSchema = Type.Integer({ minimum: 1, maximum: SIMILAR_LIMIT_MAX, default: LIMIT_DEFAULT });
+/** Recommendations: `explain=true` adds each item's explanation; only the words `true` and `false`. */
+export const ExplainSchema = Type.Boolean({ default: false });
 
 const userId = Compile(UserIdSchema);
 const limit = Compile(LimitSchema);
@@ -87,14 +89,22 @@ export interface RecommendationQuery {
   limit: number;
   offset: number;
   genre: string | undefined;
+  explain: boolean;
 }
 
-/** `limit`, `offset` (`offset + limit` ≤ 50: a page of the cached list) and `genre`. */
+/** `limit`, `offset` (`offset + limit` ≤ 50: a page of the cached list), `genre` and `explain`. */
 export function parseRecommendationQuery(query: Map<string, string>): RecommendationQuery {
   const limitValue = parseLimit(query.get('limit'));
   const offsetValue = checked(offset, query.get('offset'), 0, 'offset');
   if (offsetValue + limitValue > LIMIT_MAX) throw Errors.invalidParameter('offset');
-  return { limit: limitValue, offset: offsetValue, genre: parseGenre(query.get('genre')) };
+  return { limit: limitValue, offset: offsetValue, genre: parseGenre(query.get('genre')), explain: parseExplain(query.get('explain')) };
+}
+
+/** `true` or `false` (absent: false); anything else is refused rather than read as false (`explain=1`, `yes`). */
+export function parseExplain(raw: string | undefined): boolean {
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw Errors.invalidParameter('explain');
 }
 
 export interface ContentListParams {

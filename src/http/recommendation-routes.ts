@@ -1,7 +1,7 @@
 /** GET /users/:id/recommendations and GET /recommendations/batch. */
 import type { BatchService } from '../service/batch.js';
-import type { RecommendationService } from '../service/recommendation-service.js';
-import { recommendationsBody } from './bodies.js';
+import { explains, type RecommendationService } from '../service/recommendation-service.js';
+import { explainedRecommendationsBody, recommendationsBody } from './bodies.js';
 import { Exchange, type WireContext } from './exchange.js';
 import { admit, type Guards } from './guards.js';
 import { parseBatchLimit, parsePage, parseQuery, parseRecommendationQuery, parseUserId } from './params.js';
@@ -24,18 +24,21 @@ export function recommendationRoutes(
     let limit: number;
     let offset: number;
     let genre: string | undefined;
+    let explain: boolean;
     try {
       userId = ex.userId = parseUserId(rawId);
-      ({ limit, offset, genre } = parseRecommendationQuery(parseQuery(rawQuery)));
+      ({ limit, offset, genre, explain } = parseRecommendationQuery(parseQuery(rawQuery)));
     } catch (err) {
       return ex.fail(err);
     }
     admit(ex, guards, 'read', authorization, client, () => {
       const cached = recommendations.cached(userId, genre);
-      if (cached) return ex.send(200, recommendationsBody(userId, cached, limit, true, false, offset));
+      if (cached && !explain) return ex.send(200, recommendationsBody(userId, cached, limit, true, false, offset));
+      if (cached && explains(cached)) return ex.send(200, explainedRecommendationsBody(userId, cached, limit, true, false, offset));
       ex.deadline();
-      recommendations.recommendationsFor(userId, true, genre).then(
-        ({ list, cacheHit, stale }) => ex.send(200, recommendationsBody(userId, list, limit, cacheHit, stale, offset)),
+      const body = explain ? explainedRecommendationsBody : recommendationsBody;
+      recommendations.recommendationsFor(userId, true, genre, explain).then(
+        ({ list, cacheHit, stale }) => ex.send(200, body(userId, list, limit, cacheHit, stale, offset)),
         (err: unknown) => ex.fail(err),
       );
     });

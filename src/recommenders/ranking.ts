@@ -173,10 +173,17 @@ function explainLatent(m: ModelTables, history: readonly number[], kept: readonl
 function explainHeuristic(task: ScoringTask, ranking: Ranking): Ranking {
   const history = (task.history ?? []).slice(0, HISTORY_WINDOW);
   const genre = task.catalog.genre;
+  // Per genre, its newest distinct titles: a title watched twice is one reason, not two.
+  const newestOf = new Map<number, number[]>();
+  for (const h of history) {
+    let same = newestOf.get(genre[h]!);
+    if (!same) newestOf.set(genre[h]!, (same = []));
+    if (same.length < BECAUSE_MAX && !same.includes(h)) same.push(h);
+  }
   const reasons: number[] = [];
   const because: number[][] = [];
   for (const p of ranking.positions) {
-    const same = history.filter((h) => genre[h] === genre[p]).slice(0, BECAUSE_MAX);
+    const same = newestOf.get(genre[p]!) ?? [];
     reasons.push(same.length > 0 ? REASON.genre : REASON.popular);
     because.push(same);
   }

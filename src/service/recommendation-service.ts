@@ -84,23 +84,24 @@ export class RecommendationService {
    * The full lookup: L1, then one shared computation per user and list (Redis, then PostgreSQL + model).
    * `l1Missed`: the caller has just looked in L1 itself (the hot path) — do not look (and count) twice.
    * `genre`: the user's list of that genre's titles only (cached apart from the main list).
+   * `explained`: the caller shows explanations — a cached list that cannot give them is computed again.
    */
-  async recommendationsFor(userId: number, l1Missed = false, genre?: string): Promise<Lookup> {
+  async recommendationsFor(userId: number, l1Missed = false, genre?: string, explained = false): Promise<Lookup> {
     const local = l1Missed ? undefined : this.cached(userId, genre);
-    if (local) return { list: local, cacheHit: true };
+    if (local && (!explained || explains(local))) return { list: local, cacheHit: true };
     const key = genre === undefined ? undefined : `${userId}/${genre}`;
     const joins = key === undefined ? this.flights.has(userId) : this.genreFlights.has(key);
     if (this.pending >= this.deps.maxPendingComputations && !joins) {
       throw Errors.unavailable('Recommendation capacity');
     }
     const { promise, shared } =
-      key === undefined ? this.flights.do(userId, () => this.counted(userId)) : this.genreFlight(userId, genre!, key);
+      key === undefined ? this.flights.do(userId, () => this.counted(userId, undefined, explained)) : this.genreFlight(userId, genre!, key, explained);
     if (shared) this.deps.metrics.coalesced.inc();
     return this.servable(userId, genre, await promise);
   }
 
-  private genreFlight(userId: number, genre: string, key: string): { promise: Promise<Lookup>; shared: boolean } {
-    const flight = this.genreFlights.do(key, () => this.counted(userId, genre));
+  private genreFlight(userId: number, genre: string, key: string, explained: boolean): { promise: Promise<Lookup>; shared: boolean } {
+    const flight = this.genreFlights.do(key, () => this.counted(userId, genre, explained));
     if (!flight.shared) {
       let keys = this.genreFlightKeys.get(userId);
       if (!keys) this.genreFlightKeys.set(userId, (keys = new Set()));
@@ -166,13 +167,14 @@ export class RecommendationService {
     const { visibility } = this.deps;
     const version = visibility.version;
     const keep = list.items.map((item) => visibility.allows(item.content_id, list.audience));
-    if (!keep.includes(false)) {
+    const explanations = list.explanations && withoutHidden(list.explanations, visibility);
+    if (!keep.includes(false) && explanations === list.explanations) {
       list.checked = version;
       return list;
     }
     const items = list.items.filter((_, i) => keep[i]);
     const next: RecommendationList = { ...list, items, checked: version };
-    if (list.explanations) next.explanations = list.explanations.filter((_, i) => keep[i]);
+    if (explanations) next.explanations = explanations.filter((_, i) => keep[i]);
     this.deps.cache.replaceLocal(userId, genre, list, next);
     return next;
   }
@@ -295,23 +297,27 @@ export class RecommendationService {
     return settle.map((s) => s.promise);
   }
 
-  private async counted(userId: number, genre?: string): Promise<Lookup> {
+  private async counted(userId: number, genre?: string, explained = false): Promise<Lookup> {
     this.pending += 1;
     try {
-      return await this.load(userId, genre);
+      return await this.load(userId, genre, explained);
     } finally {
       this.pending -= 1;
     }
   }
 
-  private async load(userId: number, genre?: string): Promise<Lookup> {
+  private async load(userId: number, genre?: string, explained = false): Promise<Lookup> {
     const { cache } = this.deps;
     const shared = await cache.getShared(userId, genre);
-    if (shared.list) return { list: shared.list, cacheHit: true };
+    if (shared.list && (!explained || explains(shared.list))) return { list: shared.list, cacheHit: true };
+    // Explanations asked of a list stored without them (before lists carried them): it is computed again and
+    // stored over; while that cannot be done, it is still the answer.
+    const unexplained = shared.list && { list: shared.list, cacheHit: true };
     const stale = newest(cache.peekLocal(userId, genre), shared.stale);
     // PostgreSQL failed a moment ago: answer now (stale list, else 503) instead of queueing behind it;
     // the first request after the pause probes it again.
     if (Date.now() < this.dbDownUntil) {
+      if (unexplained) return unexplained;
       if (stale) return { list: stale, cacheHit: true, stale: true };
       throw Errors.unavailable('Database');
     }
@@ -321,6 +327,7 @@ export class RecommendationService {
     } catch (err) {
       if (!isServiceError(err) || err.code !== 'service_unavailable') throw err;
       this.dbDownUntil = Date.now() + DB_RETRY_AFTER_MS;
+      if (unexplained) return unexplained;
       // Stale if error: an expired list beats a 503 while PostgreSQL is down or hung.
       if (stale) return { list: stale, cacheHit: true, stale: true };
       throw err;
@@ -350,7 +357,7 @@ export class RecommendationService {
       const freshUntil = now + this.deps.cache.freshnessMs(source);
       return {
         items: toRecommendations(ranking, signals.catalog),
-        explanations: explanationsOf(ranking, signals.catalog, source),
+        explanations: explanationsOf(ranking, signals.catalog, source, visibility),
         source,
         generatedAt: new Date(now).toISOString(),
         freshUntil,
@@ -373,14 +380,37 @@ export class RecommendationService {
   }
 }
 
-/** A ranking's reasons as the API names them, with content ids; every item of a fallback list is `fallback`. */
-function explanationsOf(ranking: Ranking, catalog: CatalogSnapshot, source: RecommendationSource): Explanation[] {
+/**
+ * Whether a list can say why each item is there: it carries explanations, or it is a fallback list (every
+ * item `fallback`). Only a list stored in Redis before lists carried explanations cannot.
+ */
+export function explains(list: RecommendationList): boolean {
+  return list.explanations !== undefined || list.source === 'popularity_fallback';
+}
+
+/**
+ * A ranking's reasons as the API names them, with content ids; every item of a fallback list is `fallback`.
+ * A hidden title is never shown, not even as a reason: `because` leaves it out.
+ */
+function explanationsOf(ranking: Ranking, catalog: CatalogSnapshot, source: RecommendationSource, visibility: Visibility): Explanation[] {
   return ranking.positions.map((_, i) => {
     if (source === 'popularity_fallback') return { kind: 'fallback' };
     const kind = EXPLANATION_KINDS[ranking.reasons?.[i] ?? REASON.popular]!;
-    const because = ranking.because?.[i];
-    return because && because.length > 0 ? { kind, because: because.map((p) => catalog.ids[p]!) } : { kind };
+    const because = ranking.because?.[i]?.map((p) => catalog.ids[p]!).filter((id) => visibility.allows(id));
+    return because && because.length > 0 ? { kind, because } : { kind };
   });
+}
+
+/** Explanations without the titles hidden since they were given (the same array when none was). */
+function withoutHidden(explanations: Explanation[], visibility: Visibility): Explanation[] {
+  let out: Explanation[] | undefined;
+  explanations.forEach((e, i) => {
+    if (!e.because?.some((id) => !visibility.allows(id))) return;
+    out ??= [...explanations];
+    const because = e.because.filter((id) => visibility.allows(id));
+    out[i] = because.length > 0 ? { kind: e.kind, because } : { kind: e.kind };
+  });
+  return out ?? explanations;
 }
 
 function newest(a: RecommendationList | undefined, b: RecommendationList | undefined): RecommendationList | undefined {

@@ -111,7 +111,7 @@ describe('GET /docs', () => {
       expect(dom).toContain('data-path="/users/{id}/recommendations"');
       expect(dom).toContain('data-path="/content/{id}/similar"');
       const params = [...dom.matchAll(/<td class="parameters-col_name">.*?<div class="parameter__name[^"]*">([a-z_]+)/gs)].map((m) => m[1]);
-      expect(params).toEqual(['id', 'limit', 'offset', 'genre']);
+      expect(params).toEqual(['id', 'limit', 'offset', 'genre', 'explain']);
     },
     90_000,
   );

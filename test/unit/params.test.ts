@@ -1,6 +1,6 @@
 /** Request parameter rules: exactly which raw strings the API accepts. */
 import { describe, expect, it } from 'vitest';
-import { parseBatchLimit, parseLimit, parsePage, parseQuery, parseUserId, parseWatchBody } from '../../src/http/params.js';
+import { parseBatchLimit, parseExplain, parseLimit, parsePage, parseQuery, parseRecommendationQuery, parseUserId, parseWatchBody } from '../../src/http/params.js';
 
 const rejects = (fn: () => unknown, code: string, message: string) => {
   try {
@@ -77,4 +77,18 @@ describe('watch-history body', () => {
     ['{"content_id":true}', 'content_id must be a positive integer'],
     ['{"content_id":1e400}', 'content_id must be a positive integer'],
   ])('rejects %s', (body, message) => rejects(() => parseWatchBody(Buffer.from(body)), 'invalid_body', message));
+});
+
+describe('explain', () => {
+  it('is false when absent, and takes exactly true or false', () => {
+    expect(parseExplain(undefined)).toBe(false);
+    expect(parseExplain('false')).toBe(false);
+    expect(parseExplain('true')).toBe(true);
+    expect(parseRecommendationQuery(parseQuery('limit=3&explain=true'))).toEqual({ limit: 3, offset: 0, genre: undefined, explain: true });
+  });
+  it.each(['', 'yes', '1', '0', 'TRUE', 'True', ' true', 'true '])('rejects %j', (raw) =>
+    rejects(() => parseExplain(raw), 'invalid_parameter', 'Invalid explain parameter'),
+  );
+  it('rejects a repeated explain', () =>
+    rejects(() => parseRecommendationQuery(parseQuery('explain=true&explain=true')), 'invalid_parameter', 'Invalid explain parameter'));
 });

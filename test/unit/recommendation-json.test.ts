@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fragmentsOf, itemJson, itemsJson } from '../../src/domain/recommendation-json.js';
+import { explanationJson, explanationsJson, fragmentsOf, itemJson, itemsJson } from '../../src/domain/recommendation-json.js';
 import type { Recommendation, RecommendationList } from '../../src/domain/types.js';
 
 const item = (over: Partial<Recommendation> = {}): Recommendation => ({
@@ -32,5 +32,16 @@ describe('item JSON from cached per-title prefixes', () => {
     expect(first).toEqual([JSON.stringify(list.items[0])]);
     expect(fragmentsOf(list, 5)).toBe(first); // the same array, extended
     expect(itemsJson(list)).toBe(JSON.stringify(list.items));
+  });
+});
+
+describe('explanation JSON', () => {
+  it('is exactly JSON.stringify of the explanation, with an empty because left out', () => {
+    const explained = { kind: 'similar_to_watched' as const, because: [3, 2 ** 40, 1] };
+    expect(explanationJson(explained)).toBe(JSON.stringify(explained));
+    expect(explanationJson({ kind: 'popular' })).toBe('{"kind":"popular"}');
+    expect(explanationJson({ kind: 'fallback', because: [] })).toBe('{"kind":"fallback"}');
+    expect(explanationsJson([explained, { kind: 'popular' }])).toBe(JSON.stringify([explained, { kind: 'popular' }]));
+    expect(explanationsJson([])).toBe('[]');
   });
 });
