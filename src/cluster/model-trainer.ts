@@ -1,6 +1,6 @@
 /**
  * The primary's schedule for training (docs/quality.md "Training"): a check at start-up, then every
- * CHECK_MS, and at once when the data set is replaced; a check that finds the newest stored model stale
+ * MODEL_CHECK_S, and at once when the data set is replaced; a check that finds the newest stored model stale
  * (model-training.ts staleReason) starts a run on a thread of its own at the lowest CPU priority, which
  * exits when done. Runs never overlap here, and across instances the run's advisory lock lets one train.
  */
@@ -11,14 +11,13 @@ import { startThread, type BackgroundThread } from './background-thread.js';
 import { staleReason, type TrainingOutcome } from './model-training.js';
 import type { TrainingThreadInput } from './training-thread.js';
 
-/** How often the data is compared with the newest model (a few cheap aggregate reads). */
-const CHECK_MS = 60_000;
-
 export interface ModelTrainerOptions {
   sql: Sql;
   databaseUrl: string;
   /** MODEL_RETRAIN_SHARE. */
   share: number;
+  /** MODEL_CHECK_S in ms: how often the data is compared with the newest model (a few cheap aggregate reads). */
+  checkMs: number;
   log: Logger;
   /** Off (MODEL=heuristic or popularity, which need no training): never trains. */
   enabled: boolean;
@@ -53,7 +52,7 @@ export class ModelTrainer {
   private schedule(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.check(), CHECK_MS);
+    this.timer = setTimeout(() => void this.check(), this.opts.checkMs);
     this.timer.unref();
   }
 
@@ -63,7 +62,7 @@ export class ModelTrainer {
       const reason = staleReason(await newestModelInfo(this.opts.sql), await currentData(this.opts.sql), this.opts.share);
       if (reason) await this.train(reason);
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message }, 'model training check failed; retried in a minute');
+      this.opts.log.warn({ err: (err as Error).message }, 'model training check failed; retried at the next check');
     } finally {
       if (this.again && !this.stopped) {
         this.again = false;
