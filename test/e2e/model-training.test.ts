@@ -23,7 +23,7 @@ import { startServer, type RunningServer } from '../support/server.js';
 const TRAINING_STARTED = '"training the recommendation models in the background"';
 const TRAINED = '"model trained and announced"';
 /** Big enough that a training run takes seconds on a shared 2-core machine. */
-const LARGE = { users: 1_500, content: 800, events: 45_000 };
+const LARGE = { users: 1_000, content: 600, events: 30_000 };
 const SHARE = 0.05;
 
 let db: TestDatabase;
@@ -103,8 +103,6 @@ it('serves the stored model after a restart without retraining', async () => {
   // Nothing trains until the data grows (next test): its first training line names the growth.
 });
 
-let grown = 0;
-
 it('retrains once the events grew by MODEL_RETRAIN_SHARE, and the swap retires the cached lists', async () => {
   const userId = 11;
   const cached = await server.get(`/users/${userId}/recommendations?limit=50`, true);
@@ -118,7 +116,7 @@ it('retrains once the events grew by MODEL_RETRAIN_SHARE, and the swap retires t
   for (let at = 0; at < pairs.length; at += 2000) {
     expect((await server.post('/events', pairs.slice(at, at + 2000), true)).status).toBe(201);
   }
-  grown = await untilModelAfter(server, first);
+  await untilModelAfter(server, first);
   const started = logLines().filter((l) => l.msg === 'training the recommendation models in the background');
   expect(started.map((l) => l.reason)).toEqual([`watch events grew by ${SHARE * 100} % or more`]);
   const after = await server.get(`/users/${userId}/recommendations?limit=50`, true);
@@ -126,24 +124,24 @@ it('retrains once the events grew by MODEL_RETRAIN_SHARE, and the swap retires t
   expect(Date.parse(after.json.metadata.generated_at)).toBeGreaterThan(Date.parse(cached.json.metadata.generated_at));
 }, 300_000);
 
-let reseeded = 0;
-
 it('retrains at once after a reseed', async () => {
+  const [served] = await modelVersions(server);
   await seed(db.sql, { users: 300, content: 300, events: 9_000, reset: true });
-  reseeded = await untilModelAfter(server, grown);
+  const reseeded = await untilModelAfter(server, served!);
   const reasons = logLines().filter((l) => l.msg === 'training the recommendation models in the background').map((l) => l.reason);
   expect(reasons.at(-1)).toBe('data set replaced (reseed or import)');
   expect((await loadModel(sql, reseeded))!.model.stats.users).toBe(300);
 }, 300_000);
 
 it('keeps the old model and says so when a training run fails, and recovers with the next one', async () => {
+  const [kept] = await modelVersions(server);
   // The database refuses the new model (as a full disk or a revoked grant would): saving it fails.
   await db.sql`ALTER TABLE trained_models ADD CONSTRAINT refuse_new_models CHECK (false) NOT VALID`;
   try {
     await seed(db.sql, { users: 300, content: 300, events: 9_000, seed: 43, reset: true });
     await until(server, 'model_training_failed 1 on every worker', async () => perWorker((await server.get('/metrics')).text, 'model_training_failed'),
       (v) => v.length === 2 && v.every((x) => x === 1));
-    expect(await modelVersions(server)).toEqual([reseeded, reseeded]);
+    expect(await modelVersions(server)).toEqual([kept, kept]);
     await until(server, 'the primary to log the failure', async () => server.output(), (out) => out.includes('"model training failed: the previous model keeps serving"'));
     const r = await server.get('/users/5/recommendations?limit=10', true);
     expect(r.status).toBe(200);
@@ -151,7 +149,7 @@ it('keeps the old model and says so when a training run fails, and recovers with
   } finally {
     await db.sql`ALTER TABLE trained_models DROP CONSTRAINT refuse_new_models`;
   }
-  await untilModelAfter(server, reseeded);
+  await untilModelAfter(server, kept!);
   expect(perWorker((await server.get('/metrics')).text, 'model_training_failed')).toEqual([0, 0]);
 }, 300_000);
 

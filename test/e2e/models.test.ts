@@ -95,7 +95,26 @@ describe.each(MODELS)('MODEL=%s', (model) => {
     const genre = (await fresh(server, `/content/${dismissed}`)).json.genre as string;
     await fresh(server, `/users/${dismisser}/recommendations?limit=50&genre=${genre}`);
 
-    expect((await server.request('DELETE', `/content/${hidden}`, { fresh: true })).status).toBe(204);
+    // Readers of the cached list right through the hide: none that starts after the 204 may show the title.
+    const reads: { started: number; ids: number[] }[] = [];
+    let acked = Infinity;
+    let reading = true;
+    const readsAfterAck = () => reads.filter((r) => r.started > acked).length;
+    const reader = async (keepAlive: boolean) => {
+      while (reading) {
+        const started = performance.now();
+        reads.push({ started, ids: idsOf(await server.get(`/users/${hider}/recommendations?limit=50`, !keepAlive)) });
+      }
+    };
+    const hide = async () => {
+      while (reads.length < 20) await new Promise((r) => setTimeout(r, 1));
+      expect((await server.request('DELETE', `/content/${hidden}`, { fresh: true })).status).toBe(204);
+      acked = performance.now();
+      while (readsAfterAck() < 40) await new Promise((r) => setTimeout(r, 1));
+      reading = false;
+    };
+    await Promise.all([hide(), reader(true), reader(true), reader(false)]);
+    expect(reads.filter((r) => r.started > acked && r.ids.includes(hidden))).toEqual([]);
     const d = await server.request('POST', `/users/${dismisser}/dismissals`, { body: JSON.stringify({ content_id: dismissed }), fresh: true });
     expect(d.status === 201 || (d.status === 404 && dismissed === hidden)).toBe(true);
     for (let i = 0; i < 6; i++) {
