@@ -1,5 +1,5 @@
 /**
- * Training as a scheduled job of the engine (scheduler.ts): every CHECK_S, once across instances and never
+ * Training as a scheduled job of the engine (scheduler.ts): every MODEL_CHECK_S, once across instances and never
  * overlapping, the run compares the data with the newest stored model (model-training.ts staleReason); a
  * stale model is retrained on a thread of its own at the lowest CPU priority, which exits when done. A
  * reseed or import asks for a run at once (runNow); so does start-up, when the model predates the data.
@@ -12,8 +12,6 @@ import type { Scheduler } from './scheduler.js';
 import { staleReason, type TrainingOutcome } from './model-training.js';
 import type { TrainingThreadInput } from './training-thread.js';
 
-/** How often the data is compared with the newest model (a few cheap aggregate reads). */
-const CHECK_S = 60;
 const TRAINING_JOB = 'model-training';
 /** A run older than this counts as dead and frees the queue (the engine has no heartbeat). */
 const TIMEOUT_S = 3 * 3600;
@@ -23,6 +21,8 @@ export interface ModelTrainerOptions {
   databaseUrl: string;
   /** MODEL_RETRAIN_SHARE. */
   share: number;
+  /** MODEL_CHECK_S, in ms: how often the data is compared with the newest model (a few cheap aggregate reads). */
+  checkMs: number;
   log: Logger;
   /** Off (MODEL=heuristic or popularity, which need no training): never trains. */
   enabled: boolean;
@@ -36,7 +36,7 @@ export class ModelTrainer {
 
   async start(scheduler: Scheduler): Promise<void> {
     if (!this.opts.enabled) return;
-    await scheduler.register({ name: TRAINING_JOB, periodS: CHECK_S, timeoutS: TIMEOUT_S, run: () => this.check() });
+    await scheduler.register({ name: TRAINING_JOB, periodS: Math.max(1, Math.round(this.opts.checkMs / 1000)), timeoutS: TIMEOUT_S, run: () => this.check() });
     // Not a minute after start-up: a stale or missing model is retrained at once.
     await scheduler.runNow(TRAINING_JOB);
   }

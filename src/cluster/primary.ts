@@ -96,6 +96,7 @@ export async function runPrimary(config: Config): Promise<void> {
     sql,
     databaseUrl,
     share: config.MODEL_RETRAIN_SHARE,
+    checkMs: config.MODEL_CHECK_S * 1000,
     log,
     enabled: config.MODEL !== 'heuristic' && config.MODEL !== 'popularity',
   });
