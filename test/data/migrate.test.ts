@@ -193,10 +193,10 @@ describe('migrate down', () => {
 
   it('reverts several with steps, newest first, and up restores them', async () => {
     await migrate(db.sql, 'up');
-    expect((await migrate(db.sql, 'down', { steps: 7 })).ran).toEqual([...ALL].reverse());
+    expect((await migrate(db.sql, 'down', { steps: ALL.length })).ran).toEqual([...ALL].reverse());
     expect(await tables(db.sql)).toEqual(['schema_migrations']);
     expect((await migrate(db.sql, 'up')).ran).toEqual(ALL);
-    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES, ...JOB_INDEXES].sort());
+    expect(await indexes(db.sql)).toEqual([...INDEXES, ...STATS_INDEXES, ...DATASET_INDEXES, ...FEEDBACK_INDEXES, ...MODEL_INDEXES, ...JOB_INDEXES].sort());
   });
 });
 
