@@ -61,6 +61,9 @@ export interface CatalogServiceDeps {
 
 const SIMILAR_CACHE_ENTRIES = 10_000;
 
+/** How long "no stored similar list" is believed (the background job may write one any moment). */
+const MISSING_SIMILAR_MS = 2000;
+
 export class CatalogService {
   private readonly similarCache: LRUCache<number, StoredSimilar | 'none'>;
 
@@ -167,7 +170,10 @@ export class CatalogService {
     const cached = this.similarCache.get(contentId);
     if (cached !== undefined) return cached === 'none' ? null : cached;
     const found = await this.deps.similarity.similarTo(contentId);
-    this.similarCache.set(contentId, found ?? 'none');
+    // No stored list yet (the job has not run, or the title is new): ask again soon rather than serve the
+    // genre fallback for the whole cache period once the lists are written.
+    if (found) this.similarCache.set(contentId, found);
+    else this.similarCache.set(contentId, 'none', { ttl: Math.min(MISSING_SIMILAR_MS, Math.max(1, this.deps.similarCacheMs)) });
     return found;
   }
 
