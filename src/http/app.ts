@@ -15,7 +15,7 @@ import { Exchange, type WireContext } from './exchange.js';
 import type { Guards } from './guards.js';
 import { opsRoutes, type OpsDeps } from './ops-routes.js';
 import { recommendationRoutes } from './recommendation-routes.js';
-import { App, closeListenSocket, type ListenSocket, type TemplatedApp } from './uws.js';
+import { App, closeListenSocket, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from './uws.js';
 import { userRoutes } from './user-routes.js';
 import { watchHistoryRoutes } from './watch-history-routes.js';
 
@@ -71,10 +71,16 @@ export function createHttpApp(ctx: WireContext, deps: HttpDeps): TemplatedApp {
   app.get('/openapi.json', (res, req) => new Exchange(res, 'unknown', 'GET', ctx, req).send(200, deps.openApi));
   docsRoutes(app, ctx);
   for (const [path, allow] of Object.entries(KNOWN_PATHS)) {
-    app.any(path, (res, req) => {
+    const refuse = (res: HttpResponse, req: HttpRequest): void => {
       const method = req.getMethod().toUpperCase();
       new Exchange(res, 'unknown', method, ctx, req).fail(Errors.methodNotAllowed(method, allow));
-    });
+    };
+    // Per method too: uWS prefers a route of the request's method, even with a parameter, over `any` on a
+    // static path, so PUT /content/bulk would otherwise reach PUT /content/:id (a 400 instead of the 405).
+    for (const method of ['get', 'post', 'put', 'del', 'patch'] as const) {
+      if (!allow.split(', ').includes(method === 'del' ? 'DELETE' : method.toUpperCase())) app[method](path, refuse);
+    }
+    app.any(path, refuse);
   }
   app.any('/*', (res, req) => {
     new Exchange(res, 'unknown', req.getMethod().toUpperCase(), ctx, req).fail(Errors.notFound());

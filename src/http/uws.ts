@@ -131,6 +131,13 @@ export function loadUws(builds: readonly UwsBuild[] = BUILDS, runtime: Runtime =
   );
 }
 
+/**
+ * uWS reads its request-header limit from the environment once, when the binary loads: these builds default
+ * to 4 KB and answer 431 beyond it, which refuses ordinary requests carrying large cookies or tokens. 64 KB
+ * is what the service has always admitted; an operator's own UWS_HTTP_MAX_HEADERS_SIZE wins.
+ */
+export const MAX_HEADERS_BYTES = 64 * 1024;
+process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(MAX_HEADERS_BYTES);
 const loaded = loadUws();
 
 /** Which redistribution serves this process (logged at start-up). */

@@ -98,8 +98,9 @@ function rssOf(pid: number): number {
 
 it('sheds 4,096 concurrent misses with the capacity 503, computes some, and keeps serving hits', async () => {
   const { port } = server;
+  // Each worker logs its line before it reports listening, but its output reaches the pipe on its own.
+  await expect.poll(() => workerPids().length, { timeout: 10_000 }).toBe(WORKERS);
   const pids = workerPids();
-  expect(pids).toHaveLength(WORKERS);
 
   // Warm users cached in BOTH workers' L1 (no Redis: each worker computes a user once, so a user has
   // been computed by both workers once two of its answers were misses).

@@ -172,8 +172,8 @@ describe('hostile input', () => {
       fresh: true,
     });
     expect(chunked.status).toBe(413);
-    // uWS closes a connection whose headers exceed its limit (~64 KB; 128 KB is over it, and so are 200
-    // headers): no HTTP answer at all, the connection is cut.
+    // Headers over uWS's limit (64 KB, src/http/uws.ts; 128 KB is over it, and so are 200 headers) never
+    // reach our code: uWS answers 431 itself (older builds cut the connection instead).
     const workers = listening();
     expect(workers).toHaveLength(2);
     const outcome = (headers: Record<string, string>) =>
@@ -185,8 +185,8 @@ describe('hostile input', () => {
     const longId = await server.request('GET', '/health', { headers: { 'x-request-id': 'y'.repeat(16 * 1024) }, fresh: true });
     expect(longId.status).toBe(200);
     expect(longId.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-\d+-[0-9a-z]+$/);
-    expect(await outcome({ 'x-big': 'y'.repeat(128 * 1024) })).toBe('connection cut');
-    expect(await outcome(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, 'v'])))).toBe('connection cut');
+    expect(['answered 431', 'connection cut']).toContain(await outcome({ 'x-big': 'y'.repeat(128 * 1024) }));
+    expect(['answered 431', 'connection cut']).toContain(await outcome(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, 'v']))));
     // Without crashing: both workers answer, and they are the same processes (a dead worker logs at 50,
     // not 60, and the supervisor restarts it; its replacement would answer /health just the same).
     const answeredBy = new Set<string>();
