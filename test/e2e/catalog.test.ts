@@ -265,7 +265,9 @@ describe('GET /content/{id}/similar', () => {
       WITH recent AS (
         SELECT DISTINCT user_id, content_id FROM (
           SELECT user_id, content_id, row_number() OVER (PARTITION BY user_id ORDER BY watched_at DESC, id DESC) AS k
-          FROM user_watch_history) w WHERE k <= 50)
+          FROM user_watch_history
+          -- The history the lists were computed from: the job may have run before or after earlier tests' writes.
+          WHERE watched_at <= (SELECT computed_at FROM content_similarity WHERE content_id = ${a})) w WHERE k <= 50)
       SELECT (SELECT count(*) FROM recent x JOIN recent y USING (user_id) WHERE x.content_id = ${a} AND y.content_id = ${b})::int AS co,
              (SELECT count(*) FROM recent WHERE content_id = ${a})::int AS na,
              (SELECT count(*) FROM recent WHERE content_id = ${b})::int AS nb`;
