@@ -148,8 +148,9 @@ const rollingRestartTitle = migrateReq
 
 it(rollingRestartTitle, async () => {
   expect((await get(false, '/health')).status).toBe(200); // wait_ready: pm2 start returned once it serves
+  // Each worker logs its line before it reports listening, but its output reaches pm2's log on its own.
+  await expect.poll(() => lines('worker listening').length, { timeout: 10_000 }).toBe(2);
   const before = lines('worker listening').map((l) => l.pid as number);
-  expect(before).toHaveLength(2);
   const [primary] = await jlist();
   expect(primary?.pm2_env.status).toBe('online');
 
