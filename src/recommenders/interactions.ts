@@ -119,31 +119,6 @@ export function itemCounts(x: Interactions): Float64Array {
   return counts;
 }
 
-/** Item → users rows (distinct users per item, in user order). */
-export interface ItemUsers {
-  itemStart: Int32Array;
-  users: Int32Array;
-}
-
-export function transpose(x: Interactions): ItemUsers {
-  const counts = itemCounts(x);
-  const items = itemCount(x);
-  const itemStart = new Int32Array(items + 1);
-  for (let i = 0; i < items; i++) itemStart[i + 1] = itemStart[i]! + counts[i]!;
-  const users = new Int32Array(itemStart[items]!);
-  const fill = itemStart.slice(0, items);
-  const last = new Int32Array(items).fill(-1);
-  for (let u = 0; u < userCount(x); u++) {
-    for (let e = x.userStart[u]!; e < x.userStart[u + 1]!; e++) {
-      const i = x.items[e]!;
-      if (last[i] === u) continue;
-      last[i] = u;
-      users[fill[i]!++] = u;
-    }
-  }
-  return { itemStart, users };
-}
-
 /** Each user's distinct items (the first occurrence order), as rows: what implicit-feedback models see. */
 export function distinctRows(x: Interactions): { start: Int32Array; items: Int32Array } {
   const users = userCount(x);
